@@ -1,0 +1,50 @@
+"""Names and schema documents that define the on-disk layout of a native recording.
+
+A native file is MCAP with profile ``d2e``. Each topic has one channel whose messages are msgpack
+arrays of rows (one row per event, fields in the order stored in the channel's ``fields`` metadata), and
+each channel's schema is a JSON Schema document, so generic MCAP tools can still show what is inside.
+Recording metadata sits in MCAP metadata records: ``d2e.recording`` at the start (so a crashed file keeps
+it) and ``d2e.recording.end`` at a clean finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from ..schema import SCHEMA_VERSION
+
+META_NAME = "d2e.recording"
+META_END_NAME = "d2e.recording.end"
+SCHEMA_PREFIX = "d2e/"
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+_JSON_TYPES = {int: "integer", str: "string", float: "number", bool: "boolean", tuple: "array", list: "array"}
+
+
+def _json_type(annotation: Any) -> Any:
+    hint = annotation
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [_json_type(a) for a in args if a is not type(None)][0] if len(args) == 2 else "string"
+    origin = typing.get_origin(hint) or hint
+    return _JSON_TYPES.get(origin, "string")
+
+
+def schema_document(cls: type) -> dict[str, Any]:
+    """A JSON Schema for one batch message of ``cls``: an array of rows, each an array of fields."""
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    return {
+        "title": f"{SCHEMA_PREFIX}{cls.__name__}",
+        "description": (cls.__doc__ or "").strip().splitlines()[0],
+        "x-d2e-schema-version": SCHEMA_VERSION,
+        "x-d2e-fields": fields,
+        "type": "array",
+        "items": {
+            "type": "array",
+            "prefixItems": [{"title": name, "type": _json_type(hints[name])} for name in fields],
+        },
+    }

@@ -1,0 +1,87 @@
+"""Paths and files: local paths and fsspec URLs read the same way, outputs appear only when complete.
+
+Readers open ``s3://``/``gs://``/``http(s)://``/``memory://`` URLs through fsspec as seekable files, so
+MCAP's index lets them fetch only the chunks they need instead of the whole file. Writers go through
+``atomic_output``: a temp file beside the target that is renamed into place only after it is finished,
+so an interrupted conversion never leaves a half file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from .errors import D2EError
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def local_path(path: str | os.PathLike) -> Path:
+    text = str(path)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def open_read(path: str | os.PathLike) -> IO[bytes]:
+    """A seekable binary file for a local path or an fsspec URL; a clear error when it is missing."""
+    if is_url(path):
+        import fsspec
+
+        try:
+            return fsspec.open(str(path), "rb").open()
+        except FileNotFoundError as exc:
+            raise D2EError("no such file", path=path, fix="check the URL") from exc
+    p = local_path(path)
+    if not p.exists():
+        raise D2EError("no such file", path=p, fix="check the path")
+    if p.is_dir():
+        raise D2EError("is a directory, expected a .mcap file", path=p)
+    return open(p, "rb")
+
+
+def file_size(path: str | os.PathLike) -> int:
+    if is_url(path):
+        import fsspec
+
+        fs, _, (p,) = fsspec.get_fs_token_paths(str(path))
+        return int(fs.size(p))
+    return local_path(path).stat().st_size
+
+
+def sibling(path: str | os.PathLike, suffix: str) -> str:
+    """``dir/NAME.mcap`` -> ``dir/NAME<suffix>`` for local paths and URLs alike."""
+    text = str(path)
+    base = text[: -len(".mcap")] if text.endswith(".mcap") else text
+    return base + suffix
+
+
+def exists(path: str | os.PathLike) -> bool:
+    if is_url(path):
+        import fsspec
+
+        fs, _, (p,) = fsspec.get_fs_token_paths(str(path))
+        return bool(fs.exists(p))
+    return local_path(path).exists()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temp path in the target's folder; rename it to ``path`` only if the block succeeds."""
+    target = local_path(path)
+    if target.exists() and not overwrite:
+        raise D2EError("output already exists", path=target, fix="choose another name or pass --force")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

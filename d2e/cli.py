@@ -1,0 +1,69 @@
+"""``d2e``: composes each stage's commands and imports a stage only when one of its commands runs.
+
+Stages register their commands in ``COMMANDS`` by module path, so ``d2e info`` never imports torch and
+a missing optional extra only matters for the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module that defines add_parser(subparsers) for it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("capture.cli_demo", "write, inspect, validate and recover a sample recording (main demo job)"),
+    "info": ("capture.cli", "summary of a recording: duration, topics, counts, rates, metadata, video"),
+    "cat": ("capture.cli", "print messages as JSON lines, filtered by topic and time"),
+    "validate": ("capture.cli", "check schema, timestamps, frame/pts consistency and video; list every problem"),
+    "trim": ("capture.cli", "cut a time range out of a recording (video cut on keyframes or re-encoded)"),
+    "recover": ("capture.cli", "rebuild a finished recording from one whose writer was killed"),
+    "convert": ("capture.cli", "convert to/from OWAMcap, or to VPT format (mp4 + JSON lines per 50 ms)"),
+}
+
+EPILOG = """examples:
+  d2e demo                                  # make, inspect and recover a sample recording
+  d2e info run.mcap                         # what is in a recording
+  d2e cat run.mcap --topic keyboard --start 5 --end 10
+  d2e validate run.mcap --json
+  d2e convert run.mcap --to owamcap -o run_owa.mcap
+"""
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="d2e", description="D2E: desktop gameplay to training signal for embodied AI.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == wanted:
+            importlib.import_module(module).add_parser(sub, name, help_text)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from capture.errors import D2EError
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if not argv else 2
+    try:
+        return int(args.func(args) or 0)
+    except D2EError as exc:
+        print(f"d2e {args.command}: error: {exc.line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"d2e {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

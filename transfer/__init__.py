@@ -1,0 +1,1 @@
+"""Transfer: fine-tuning the pretrained policy on LIBERO manipulation and navigation."""
