@@ -27,6 +27,8 @@ from .storage import is_url, open_read
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole config to stderr otherwise
 
 TIME_BASE = Fraction(1, 1000)
+# Output container by file suffix; MKV unless asked otherwise (exports for the web use mp4/webm).
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".webm": "webm", ".mov": "mov"}
 MS = 1_000_000
 
 # Preference order per codec family; the first that opens wins.
@@ -86,7 +88,7 @@ class VideoInfo:
 
 
 class VideoWriter:
-    """Encode frames with their capture times into an MKV; a context manager that always finishes it.
+    """Encode frames with their capture times into an MKV (or mp4/webm by suffix); always finishes it.
 
     ``write(frame, t_ns)`` takes an RGB ``(H, W, 3)`` or BGRA ``(H, W, 4)`` uint8 array and returns the
     frame's ``pts_ns``. Times are relative to ``start_ns`` (default: the first frame's time).
@@ -94,7 +96,7 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, *, codec: str = "h264",
                  crf: int = 23, preset: str = "ultrafast", gop_seconds: float = 2.0, fps_hint: float = 20.0,
-                 start_ns: int | None = None, overwrite: bool = False):
+                 start_ns: int | None = None, overwrite: bool = False, bitrate: int | None = None):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise D2EError("output already exists", path=self.path, fix="choose another name or pass --force")
@@ -104,9 +106,11 @@ class VideoWriter:
         self.encoder = choose_encoder(codec, self.width, self.height)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
-        # Clusters of at most 1 s: a killed writer loses at most the cluster in progress.
-        self._container = av.open(str(self.path), "w", format="matroska",
-                                  options={"cluster_time_limit": "1000", "cluster_size_limit": str(4 << 20)})
+        fmt = CONTAINERS.get(self.path.suffix.lower(), "matroska")
+        # Matroska: clusters of at most 1 s, flushed as written, so a killed writer loses at most ~1 s.
+        options = ({"cluster_time_limit": "1000", "cluster_size_limit": str(4 << 20), "flush_packets": "1"}
+                   if fmt == "matroska" else {})
+        self._container = av.open(str(self.path), "w", format=fmt, options=options)
         self._stream = self._container.add_stream(self.encoder, rate=max(1, round(fps_hint)))
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
@@ -115,7 +119,11 @@ class VideoWriter:
         self._stream.codec_context.gop_size = max(1, round(gop_seconds * fps_hint))
         opts = SOFTWARE_OPTIONS.get(self.encoder)
         if opts is not None:
-            self._stream.codec_context.options = opts(preset, crf)
+            options = opts(preset, crf)
+            if bitrate:  # a target bitrate replaces constant quality
+                options.pop("crf", None)
+                self._stream.codec_context.bit_rate = bitrate
+            self._stream.codec_context.options = options
         self.codec_name = self._stream.codec_context.name
         self.start_ns = start_ns
         self.frames = 0
