@@ -96,7 +96,8 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, *, codec: str = "h264",
                  crf: int = 23, preset: str = "ultrafast", gop_seconds: float = 2.0, fps_hint: float = 20.0,
-                 start_ns: int | None = None, overwrite: bool = False, bitrate: int | None = None):
+                 start_ns: int | None = None, overwrite: bool = False, bitrate: int | None = None,
+                 container: str | None = None):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise D2EError("output already exists", path=self.path, fix="choose another name or pass --force")
@@ -106,7 +107,7 @@ class VideoWriter:
         self.encoder = choose_encoder(codec, self.width, self.height)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
-        fmt = CONTAINERS.get(self.path.suffix.lower(), "matroska")
+        fmt = container or CONTAINERS.get(self.path.suffix.lower(), "matroska")
         # Matroska: clusters of at most 1 s, flushed as written, so a killed writer loses at most ~1 s.
         options = ({"cluster_time_limit": "1000", "cluster_size_limit": str(4 << 20), "flush_packets": "1"}
                    if fmt == "matroska" else {})
@@ -190,6 +191,7 @@ class VideoReader:
         self._iter: Iterator[av.VideoFrame] | None = None
         self._pending: av.VideoFrame | None = None
         self._last_pts_ns: int | None = None
+        self._returned: av.VideoFrame | None = None
 
     @property
     def time_base(self) -> Fraction:
@@ -218,10 +220,13 @@ class VideoReader:
         return self.frame_obj_at(pts_ns, tolerance_ns=tolerance_ns).to_ndarray(format=fmt)
 
     def frame_obj_at(self, pts_ns: int, *, tolerance_ns: int = 500_000) -> av.VideoFrame:
+        if self._returned is not None and abs(self._pts_ns(self._returned) - pts_ns) <= tolerance_ns:
+            return self._returned  # the same frame again (e.g. one frame spanning several ticks)
         last = None
         for frame in self._frames_from(pts_ns):
             t = self._pts_ns(frame)
             if abs(t - pts_ns) <= tolerance_ns:
+                self._returned = frame
                 return frame
             if t > pts_ns:
                 self._pending = frame
@@ -258,6 +263,14 @@ class VideoReader:
             self._iter = None
         duration = float(last * self.time_base) if count else float((self._container.duration or 0) / 1e6)
         return VideoInfo(ctx.name, ctx.width, ctx.height, frames, duration, keyframes, str(ctx.pix_fmt))
+
+    def keyframe_pts_ns(self) -> list[int]:
+        """Presentation times of the keyframes (where a stream copy may start), sorted."""
+        self._container.seek(0, stream=self._stream)
+        out = [round(p.pts * self.time_base * 1_000_000_000) for p in self._container.demux(self._stream)
+               if p.size and p.pts is not None and p.is_keyframe]
+        self._iter = None
+        return sorted(out)
 
     def packet_pts_ns(self) -> list[int]:
         """Presentation times of all frames from the packets (no decoding), sorted."""

@@ -12,6 +12,7 @@ counts) go into a sparse ``d2e.extras`` metadata record keyed by topic and the m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -204,9 +205,11 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
     ``video_uri`` is the media reference of screen frames, relative to the output's folder as OWA
     resolves it (normally the ``.mkv`` file name).
     """
-    own = isinstance(output, (str, os.PathLike))
-    stream: IO[bytes] = open(output, "wb") if own else output  # type: ignore[arg-type]
-    try:
+    with contextlib.ExitStack() as stack:
+        if isinstance(output, (str, os.PathLike)):
+            stream: IO[bytes] = stack.enter_context(open(output, "wb"))
+        else:
+            stream = output
         writer = McapWriter(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD)
         writer.start(profile=PROFILE, library=f"d2e {__version__}")
         writer.add_metadata(META_NAME, {"json": json.dumps(meta.to_dict()), "schema_version": meta.schema_version})
@@ -234,6 +237,3 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
             writer.add_metadata(EXTRAS_NAME, {topic: json.dumps(v) for topic, v in extras.items()})
         writer.finish()
         return counts
-    finally:
-        if own:
-            stream.close()

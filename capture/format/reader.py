@@ -31,6 +31,10 @@ from .layout import MCAP_MAGIC, META_END_NAME, META_NAME
 Decoder = Callable[[Message], list[Any]]
 
 
+def _in_range(t: int, start_ns: int | None, end_ns: int | None) -> bool:
+    return (start_ns is None or t >= start_ns) and (end_ns is None or t < end_ns)
+
+
 class UnfinishedRecordingWarning(UserWarning):
     """The file has no MCAP summary: its writer did not finish. Readable; ``d2e recover`` fixes it."""
 
@@ -134,17 +138,17 @@ class RecordingReader:
         self._file.seek(0)
         stream = StreamReader(self._file, skip_magic=False, emit_chunks=False, validate_crcs=True)
         it = iter(stream.records)
+        good_end = 8
         while True:
-            pos = self._file.tell()
             try:
                 record = next(it)
             except StopIteration:
-                return
-            except (McapError, ValueError, EOFError, OSError, Exception):
-                # Whatever the failure, everything yielded before it is intact (CRC-checked chunks).
-                self.truncated_at = pos
-                return
+                break
+            except Exception:
+                break  # whatever the failure, everything yielded before it is intact (CRC-checked chunks)
+            good_end = self._file.tell()
             yield record
+        self.truncated_at = good_end
 
     def _scan_unfinished(self) -> None:
         self.header = None  # type: ignore[assignment]
@@ -163,8 +167,6 @@ class RecordingReader:
         if self.header is None:
             raise D2EError("no MCAP header: the file is empty or cut before its first record",
                            path=self.path, where="byte 8", fix="nothing can be recovered from this file")
-        if self.truncated_at is None:
-            self.truncated_at = self.size
 
     def _read_meta(self) -> RecordingMeta:
         raw = self._metadata.get(META_NAME)
@@ -243,7 +245,7 @@ class RecordingReader:
     def _messages(self, topics: Iterable[str] | None, start_ns: int | None, end_ns: int | None):
         topic_set = set(topics) if topics is not None else None
         if self.finished:
-            yield from self._mcap.iter_messages(topics=topic_set, start_time=start_ns, end_time=end_ns)
+            yield from self._mcap.iter_messages(topics=topic_set, starting_at=start_ns, ending_before=end_ns)
             return
         for record in self._records():
             if not isinstance(record, Message):
@@ -251,7 +253,7 @@ class RecordingReader:
             channel = self._channels.get(record.channel_id)
             if channel is None or (topic_set is not None and channel.topic not in topic_set):
                 continue
-            if (start_ns is not None and record.log_time < start_ns) or (end_ns is not None and record.log_time >= end_ns):
+            if not _in_range(record.log_time, start_ns, end_ns):
                 continue
             yield self._schemas.get(channel.schema_id), channel, record
 
@@ -280,7 +282,7 @@ class RecordingReader:
                 continue
             msgs = decode(message)
             if start_ns is not None or end_ns is not None:
-                msgs = [m for m in msgs if (start_ns is None or m.t_ns >= start_ns) and (end_ns is None or m.t_ns < end_ns)]
+                msgs = [m for m in msgs if _in_range(m.t_ns, start_ns, end_ns)]
             yield channel.topic, message.log_time, msgs
 
     def iter_batches(self, topics: Iterable[str] | None = None, start_ns: int | None = None,

@@ -12,9 +12,11 @@ therefore loses at most the open chunk; ``capture.recover`` rebuilds a finished 
 from __future__ import annotations
 
 import json
+import operator
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -32,14 +34,15 @@ _COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none"
 
 
 class _TopicBatch:
-    __slots__ = ("channel_id", "rows", "first_t", "last_t", "count")
+    __slots__ = ("channel_id", "rows", "first_t", "last_t", "count", "row_of")
 
-    def __init__(self, channel_id: int):
+    def __init__(self, channel_id: int, fields: tuple[str, ...]):
         self.channel_id = channel_id
-        self.rows: list[list[Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.first_t = 0
         self.last_t = 0
-        self.count = 0
+        self.count = 0  # rows already emitted
+        self.row_of = operator.attrgetter(*fields)  # message -> tuple in field order, in C
 
 
 class RecordingWriter:
@@ -121,36 +124,43 @@ class RecordingWriter:
             topic=topic, message_encoding="msgpack", schema_id=schema_id,
             metadata={"fields": ",".join(field_names(cls)), "layout": "batch", "slice_ns": str(self._slice_ns)},
         )
-        batch = self._batches[topic] = _TopicBatch(channel_id)
+        batch = self._batches[topic] = _TopicBatch(channel_id, field_names(cls))
         return batch
 
     def write(self, msg: Any) -> None:
         """Add one message. Cheap: it is appended to its topic's open slice."""
+        self.write_all((msg,))
+
+    def write_all(self, messages: Iterable[Any]) -> None:
+        """Add many messages; the same as ``write`` for each, with the per-call overhead taken out."""
         if self._closed:
-            raise D2EError("write() after close()", path=self.path)
-        topic = msg.TOPIC
-        batch = self._batches.get(topic) or self._batch_for(topic)
-        t = msg.t_ns
-        if batch.rows and (t - batch.first_t >= self._slice_ns or len(batch.rows) >= self._max_batch
-                           or t < batch.last_t):
-            self._emit(batch)
-        if not batch.rows:
-            batch.first_t = t
-        batch.rows.append([getattr(msg, name) for name in msg.__slots__])
-        batch.last_t = t
-        batch.count += 1
+            raise D2EError("write after close()", path=self.path)
+        batches, slice_ns, max_batch = self._batches, self._slice_ns, self._max_batch
+        for msg in messages:
+            batch = batches.get(msg.TOPIC) or self._batch_for(msg.TOPIC)
+            t = msg.t_ns
+            rows = batch.rows
+            if not rows:
+                batch.first_t = t
+            elif t - batch.first_t >= slice_ns or t < batch.last_t or len(rows) >= max_batch:
+                self._emit(batch)
+                self._maybe_close_chunk(t)
+                rows = batch.rows
+                batch.first_t = t
+            rows.append(batch.row_of(msg))
+            batch.last_t = t
+
+    def _maybe_close_chunk(self, t: int) -> None:
+        """Close the chunk after ``chunk_seconds`` of recording time or of wall time, whichever is first."""
         if self._chunk_first_t is None:
             self._chunk_first_t = t
         elif t - self._chunk_first_t >= self._chunk_ns or time.monotonic() - self._last_flush_wall >= self._chunk_wall:
             self.flush()
 
-    def write_all(self, messages) -> None:
-        for msg in messages:
-            self.write(msg)
-
     def _emit(self, batch: _TopicBatch) -> None:
         rows = batch.rows
         first = batch.first_t  # rows are in time order: write() starts a new slice on any step back
+        batch.count += len(rows)
         self._mcap.add_message(
             channel_id=batch.channel_id, log_time=first, publish_time=batch.last_t, sequence=len(rows),
             data=self._packer.pack(rows),
@@ -177,7 +187,7 @@ class RecordingWriter:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {topic: b.count for topic, b in self._batches.items()}
+        return {topic: b.count + len(b.rows) for topic, b in self._batches.items()}
 
     # -- finishing -------------------------------------------------------------------------------
     def close(self) -> None:

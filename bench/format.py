@@ -1,0 +1,140 @@
+"""Format benchmark: our recording format vs OWA's ``mcap-owa-support`` on the same events, same run.
+
+Writes and reads N realistic input events (keyboard bursts, 1 kHz raw mouse, moves, clicks, scroll;
+``capture.synthetic``) with both, and prints events/s for write, read without typed decoding, read with
+typed decoding, and bytes/event, with the ratio ours/OWA. Message objects are built before timing for
+both sides, so only serialization and I/O are timed.
+
+    python bench/format.py                 # 1,000,000 events (about 3 minutes, mostly OWA)
+    python bench/format.py --events 100000 --skip-owa
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def _timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def bench_ours(events: list, folder: Path) -> dict[str, float]:
+    from capture.format import RecordingReader, RecordingWriter
+
+    path = folder / "ours.mcap"
+
+    def write() -> None:
+        with RecordingWriter(path, overwrite=True) as w:
+            w.write_all(events)
+
+    def read_rows() -> int:
+        with RecordingReader(path) as r:
+            return sum(len(rows) for _topic, rows in r.iter_rows())
+
+    def read_typed() -> int:
+        with RecordingReader(path) as r:
+            return sum(1 for _ in r.iter())
+
+    tw, _ = _timed(write)
+    tr, n_raw = _timed(read_rows)
+    tt, n_typed = _timed(read_typed)
+    assert n_raw == n_typed == len(events), (n_raw, n_typed, len(events))
+    return {"write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
+            "bytes_per_event": path.stat().st_size / len(events)}
+
+
+def _owa_messages(events: list) -> list[tuple[str, object, int]]:
+    from owa.msgs.desktop.keyboard import KeyboardEvent as OwaKey
+    from owa.msgs.desktop.mouse import MouseEvent as OwaMouse
+    from owa.msgs.desktop.mouse import RawMouseEvent as OwaRaw
+    from owa.msgs.desktop.window import WindowInfo
+
+    out = []
+    for e in events:
+        topic = e.TOPIC
+        if topic == "keyboard":
+            msg = OwaKey(event_type=e.action, vk=e.vk)
+        elif topic == "mouse/raw":
+            msg = OwaRaw(last_x=e.dx, last_y=e.dy, button_flags=e.button_flags, button_data=e.button_data)
+        elif topic == "mouse":
+            if e.action == "move":
+                msg = OwaMouse(event_type="move", x=e.x, y=e.y)
+            elif e.action == "scroll":
+                msg = OwaMouse(event_type="scroll", x=e.x, y=e.y, dx=e.dx, dy=e.dy)
+            else:
+                msg = OwaMouse(event_type="click", x=e.x, y=e.y, button=e.button, pressed=e.action == "press")
+        else:
+            x, y, w, h = e.rect
+            msg = WindowInfo(title=e.title, rect=(x, y, x + w, y + h), hWnd=e.window_id)
+        out.append((topic, msg, e.t_ns))
+    return out
+
+
+def bench_owa(events: list, folder: Path) -> dict[str, float]:
+    from mcap_owa.highlevel import OWAMcapReader, OWAMcapWriter
+
+    path = folder / "owa.mcap"
+    messages = _owa_messages(events)
+
+    def write() -> None:
+        with OWAMcapWriter(str(path)) as w:
+            for topic, msg, t in messages:
+                w.write_message(msg, topic=topic, timestamp=t)
+
+    def read_raw() -> int:
+        with OWAMcapReader(str(path)) as r:
+            return sum(1 for m in r.iter_messages() if m.message)
+
+    def read_typed() -> int:
+        with OWAMcapReader(str(path)) as r:
+            return sum(1 for m in r.iter_messages() if m.decoded is not None)
+
+    tw, _ = _timed(write)
+    tr, n_raw = _timed(read_raw)
+    tt, n_typed = _timed(read_typed)
+    assert n_raw == n_typed == len(events)
+    return {"write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
+            "bytes_per_event": path.stat().st_size / len(events)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--skip-owa", action="store_true", help="only our format (OWA is slow)")
+    args = parser.parse_args()
+
+    from capture.synthetic import synthetic_events
+
+    events = [e for e in synthetic_events(args.events, seed=0)]
+    mix: dict[str, int] = {}
+    for e in events:
+        mix[e.TOPIC] = mix.get(e.TOPIC, 0) + 1
+    print(f"{len(events):,} events: " + ", ".join(f"{k} {v / len(events):.1%}" for k, v in sorted(mix.items())))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ours = bench_ours(events, folder)
+        owa = None
+        if not args.skip_owa:
+            try:
+                owa = bench_owa(events, folder)
+            except ImportError:
+                print("mcap-owa-support / owa-msgs not installed: pip install 'd2e[owa]' to compare")
+    rows = [("write (events/s)", "write"), ("read, no typed decode (events/s)", "read_raw"),
+            ("read, typed messages (events/s)", "read_typed"), ("bytes/event", "bytes_per_event")]
+    print(f"\n| {'metric':<34} | {'d2e':>12} | {'OWA 0.6.6':>12} | {'d2e/OWA':>8} |")
+    print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|{'-' * 10}|")
+    for label, key in rows:
+        theirs = f"{owa[key]:>12,.1f}" if owa else f"{'-':>12}"
+        ratio = f"{ours[key] / owa[key]:>8.2f}" if owa else f"{'-':>8}"
+        print(f"| {label:<34} | {ours[key]:>12,.1f} | {theirs} | {ratio} |")
+    print(f"\n(python {os.sys.version.split()[0]}, {os.cpu_count()} cores; ratios compare one run)")
+
+
+if __name__ == "__main__":
+    main()
