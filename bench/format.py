@@ -3,7 +3,8 @@
 Writes and reads N realistic input events (keyboard bursts, 1 kHz raw mouse, moves, clicks, scroll;
 ``capture.synthetic``) with both, and prints events/s for write, read without typed decoding, read with
 typed decoding, and bytes/event, with the ratio ours/OWA. Message objects are built before timing for
-both sides, so only serialization and I/O are timed.
+both sides for the "write" row, so it times only serialization and I/O; "build messages + write" also
+builds each message from raw values, as a recorder or converter does.
 
     python bench/format.py                 # 1,000,000 events (about 3 minutes, mostly OWA)
     python bench/format.py --events 100000 --skip-owa
@@ -41,11 +42,17 @@ def bench_ours(events: list, folder: Path) -> dict[str, float]:
         with RecordingReader(path) as r:
             return sum(1 for _ in r.iter())
 
+    def build_and_write() -> None:  # as a recorder does: raw input -> message -> file
+        with RecordingWriter(path, overwrite=True) as w:
+            w.write_all(type(e)(*row) for e, row in zip(events, raw_rows))
+
+    raw_rows = [tuple(getattr(e, f) for f in e.__slots__) for e in events]
+    tb, _ = _timed(build_and_write)
     tw, _ = _timed(write)
     tr, n_raw = _timed(read_rows)
     tt, n_typed = _timed(read_typed)
     assert n_raw == n_typed == len(events), (n_raw, n_typed, len(events))
-    return {"write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
+    return {"build_write": len(events) / tb, "write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
             "bytes_per_event": path.stat().st_size / len(events)}
 
 
@@ -95,11 +102,17 @@ def bench_owa(events: list, folder: Path) -> dict[str, float]:
         with OWAMcapReader(str(path)) as r:
             return sum(1 for m in r.iter_messages() if m.decoded is not None)
 
+    def build_and_write() -> None:
+        with OWAMcapWriter(str(path)) as w:
+            for topic, msg, t in _owa_messages(events):
+                w.write_message(msg, topic=topic, timestamp=t)
+
+    tb, _ = _timed(build_and_write)
     tw, _ = _timed(write)
     tr, n_raw = _timed(read_raw)
     tt, n_typed = _timed(read_typed)
     assert n_raw == n_typed == len(events)
-    return {"write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
+    return {"build_write": len(events) / tb, "write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
             "bytes_per_event": path.stat().st_size / len(events)}
 
 
@@ -125,7 +138,7 @@ def main() -> None:
                 owa = bench_owa(events, folder)
             except ImportError:
                 print("mcap-owa-support / owa-msgs not installed: pip install 'd2e[owa]' to compare")
-    rows = [("write (events/s)", "write"), ("read, no typed decode (events/s)", "read_raw"),
+    rows = [("build messages + write (events/s)", "build_write"), ("write (events/s)", "write"), ("read, no typed decode (events/s)", "read_raw"),
             ("read, typed messages (events/s)", "read_typed"), ("bytes/event", "bytes_per_event")]
     print(f"\n| {'metric':<34} | {'d2e':>12} | {'OWA 0.6.6':>12} | {'d2e/OWA':>8} |")
     print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|{'-' * 10}|")
