@@ -25,6 +25,10 @@ def _timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def _rates(n: int, path: Path, **seconds: float) -> dict[str, float]:
+    return {**{k: n / v for k, v in seconds.items()}, "bytes_per_event": path.stat().st_size / n}
+
+
 def bench_ours(events: list, folder: Path) -> dict[str, float]:
     from capture.format import RecordingReader, RecordingWriter
 
@@ -52,8 +56,7 @@ def bench_ours(events: list, folder: Path) -> dict[str, float]:
     tr, n_raw = _timed(read_rows)
     tt, n_typed = _timed(read_typed)
     assert n_raw == n_typed == len(events), (n_raw, n_typed, len(events))
-    return {"build_write": len(events) / tb, "write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
-            "bytes_per_event": path.stat().st_size / len(events)}
+    return _rates(len(events), path, build_write=tb, write=tw, read_raw=tr, read_typed=tt)
 
 
 def _owa_messages(events: list) -> list[tuple[str, object, int]]:
@@ -112,8 +115,7 @@ def bench_owa(events: list, folder: Path) -> dict[str, float]:
     tr, n_raw = _timed(read_raw)
     tt, n_typed = _timed(read_typed)
     assert n_raw == n_typed == len(events)
-    return {"build_write": len(events) / tb, "write": len(events) / tw, "read_raw": len(events) / tr, "read_typed": len(events) / tt,
-            "bytes_per_event": path.stat().st_size / len(events)}
+    return _rates(len(events), path, build_write=tb, write=tw, read_raw=tr, read_typed=tt)
 
 
 def main() -> None:
@@ -138,7 +140,8 @@ def main() -> None:
                 owa = bench_owa(events, folder)
             except ImportError:
                 print("mcap-owa-support / owa-msgs not installed: pip install 'd2e[owa]' to compare")
-    rows = [("build messages + write (events/s)", "build_write"), ("write (events/s)", "write"), ("read, no typed decode (events/s)", "read_raw"),
+    rows = [("build messages + write (events/s)", "build_write"), ("write (events/s)", "write"),
+            ("read, no typed decode (events/s)", "read_raw"),
             ("read, typed messages (events/s)", "read_typed"), ("bytes/event", "bytes_per_event")]
     print(f"\n| {'metric':<34} | {'d2e':>12} | {'OWA 0.6.6':>12} | {'d2e/OWA':>8} |")
     print(f"|{'-' * 36}|{'-' * 14}|{'-' * 14}|{'-' * 10}|")
