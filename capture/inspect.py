@@ -14,7 +14,15 @@ from typing import Any
 from .errors import D2EError
 from .format import RecordingReader
 from .format.reader import UnfinishedRecordingWarning
-from .schema import MOUSE_BUTTONS, KeyboardEvent, MouseEvent, RawMouseEvent, ScreenFrame, WindowEvent
+from .schema import (
+    MOUSE_BUTTONS,
+    KeyboardEvent,
+    LabelConfidence,
+    MouseEvent,
+    RawMouseEvent,
+    ScreenFrame,
+    WindowEvent,
+)
 from .storage import exists, file_size
 from .video import VideoReader
 
@@ -122,6 +130,7 @@ _CHECKS = {
     else f"bad mouse event (action={m.action!r}, button={m.button!r})",
     RawMouseEvent: lambda m: None if 0 <= m.button_flags <= 0xFFF else f"button_flags {m.button_flags:#x} > 0xFFF",
     WindowEvent: lambda m: None if len(m.rect) == 4 else f"rect {m.rect!r} is not (x, y, w, h)",
+    LabelConfidence: lambda m: None if 0.0 <= m.confidence <= 1.0 else f"confidence {m.confidence} not in [0, 1]",
     ScreenFrame: lambda m: None if m.width > 0 and m.height > 0 and m.pts_ns >= 0
     else f"bad frame record (size {m.width}x{m.height}, pts {m.pts_ns})",
 }

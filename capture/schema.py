@@ -108,10 +108,21 @@ class ScreenFrame:
     uri: str | None = None
 
 
-MESSAGE_TYPES: tuple[type, ...] = (KeyboardEvent, MouseEvent, RawMouseEvent, WindowEvent, ScreenFrame)
+@dataclass(slots=True)
+class LabelConfidence:
+    """How sure a pseudo-labeler was of the event of ``topic`` at ``t_ns`` (one per predicted event)."""
+
+    TOPIC: ClassVar[str] = "label/confidence"
+    t_ns: int
+    topic: str
+    confidence: float
+
+
+MESSAGE_TYPES: tuple[type, ...] = (KeyboardEvent, MouseEvent, RawMouseEvent, WindowEvent, ScreenFrame,
+                                   LabelConfidence)
 TOPIC_TO_TYPE: dict[str, type] = {cls.TOPIC: cls for cls in MESSAGE_TYPES}
 EVENT_TOPICS = ("keyboard", "mouse", "mouse/raw", "window")
-Message = KeyboardEvent | MouseEvent | RawMouseEvent | WindowEvent | ScreenFrame
+Message = KeyboardEvent | MouseEvent | RawMouseEvent | WindowEvent | ScreenFrame | LabelConfidence
 
 
 def field_names(cls: type) -> tuple[str, ...]:

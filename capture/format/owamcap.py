@@ -220,6 +220,8 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
         dumps = json.dumps
         for msg in messages:
             topic = msg.TOPIC
+            if topic not in TOPIC_SCHEMA:  # d2e-only topics (label confidences) have no OWA message
+                continue
             if topic not in channels:
                 name = TOPIC_SCHEMA[topic]
                 schema_id = writer.register_schema(name=name, encoding="jsonschema", data=_json_schema(name))
