@@ -1,0 +1,134 @@
+"""``IDMConfig``: everything that defines an IDM, saved as ``config.json`` beside its weights.
+
+One dataclass selects the vision encoder, the frame window, the decoder size, NEP-tau and the token
+vocabulary, so a checkpoint folder alone rebuilds the exact model (no pickles, no module constants).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capture.errors import D2EError
+
+
+@dataclass
+class IDMConfig:
+    """Model and data settings of an inverse dynamics model.
+
+    Attributes:
+        name: Free-form id recorded in pseudo-labels (with the config hash).
+        kind: ``"events"`` (D2E-style event-token decoder) or ``"ticks"`` (VPT-style per-50 ms heads).
+        encoder: ``"cnn"`` (small CNN trained from scratch) or ``"pretrained"`` (a local
+            ``transformers``/``timm`` vision model at ``encoder_path``; never downloaded).
+        encoder_path: Folder of a local pretrained vision model when ``encoder="pretrained"``.
+        image_size: Frames are resized to this square size (pixels) by the dataset.
+        frames: Frames per window (20 Hz): the IDM sees all of them (non-causal).
+        patch_grid: Each frame becomes ``patch_grid**2`` tokens after the CNN (spatial detail for clicks).
+        d_model: Width of the frame encoder and the event decoder.
+        encoder_layers: Transformer layers over all frame tokens of the window.
+        decoder_layers: Transformer layers of the autoregressive event decoder.
+        heads: Attention heads (``d_model`` must divide by it).
+        dropout: Dropout in the transformers.
+        max_tokens: Longest event-token sequence per window; longer windows are cut at an event boundary.
+        tau_ms: NEP-tau: actions are shifted this much later before interleaving with frames (D2E: 100-150).
+        mouse_bins: Per-axis bins of the ticks model's mouse head (mu-law, as VPT).
+        mouse_max: Largest |dx| per tick the ticks model can express (pixels/counts).
+        keys: VK codes the ticks model predicts (empty: learned from the training data).
+        lr, weight_decay, batch_size, max_steps, warmup_steps: Optimisation.
+        precision: Lightning precision (``"32"`` on CPU; ``"bf16-mixed"`` on GPU).
+        compile: Wrap the model with ``torch.compile`` (GPU runs).
+        seed: Seed for initialisation and data order.
+    """
+
+    name: str = "idm-tiny"
+    kind: str = "events"
+    encoder: str = "cnn"
+    encoder_path: str | None = None
+    image_size: int = 64
+    frames: int = 8
+    patch_grid: int = 2
+    d_model: int = 128
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    max_tokens: int = 768
+    tau_ms: int = 100
+    mouse_bins: int = 11
+    mouse_max: int = 400
+    keys: list[int] = field(default_factory=list)
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    max_steps: int = 2000
+    warmup_steps: int = 100
+    precision: str = "32"
+    compile: bool = False
+    seed: int = 0
+    vocab_size: int = 0  # filled from the token vocabulary when the model is built
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("events", "ticks"):
+            raise D2EError(f"kind must be 'events' or 'ticks', got {self.kind!r}")
+        if self.encoder not in ("cnn", "pretrained"):
+            raise D2EError(f"encoder must be 'cnn' or 'pretrained', got {self.encoder!r}")
+        if self.encoder == "pretrained" and not self.encoder_path:
+            raise D2EError("encoder='pretrained' needs encoder_path (a local folder; nothing is downloaded)")
+        if self.d_model % self.heads:
+            raise D2EError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+        if self.frames < 2:
+            raise D2EError(f"frames must be >= 2 (an IDM needs the frame after an action), got {self.frames}")
+        if self.image_size % 16:
+            raise D2EError(f"image_size must be a multiple of 16, got {self.image_size}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    def save(self, folder: str | Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "config.json").write_text(self.to_json())
+
+    @classmethod
+    def load(cls, folder_or_file: str | Path) -> IDMConfig:
+        path = Path(folder_or_file)
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.exists():
+            raise D2EError("no config.json", path=path, fix="pass a checkpoint folder written by 'd2e idm train'")
+        return cls.from_dict(json.loads(path.read_text()), source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> IDMConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise D2EError(f"unknown config fields {unknown}", path=source, fix=f"valid fields: {sorted(known)}")
+        return cls(**data)
+
+    def hash(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Trains to useful accuracy on a 2-core CPU in minutes.
+    "tiny": {},
+    # Meant for a GPU: bf16, bigger frames and window.
+    "base": {"name": "idm-base", "image_size": 128, "frames": 16, "patch_grid": 4, "d_model": 384,
+             "encoder_layers": 6, "decoder_layers": 6, "heads": 6, "batch_size": 32, "max_steps": 50_000,
+             "precision": "bf16-mixed", "max_tokens": 1536},
+    "large": {"name": "idm-large", "image_size": 224, "frames": 32, "patch_grid": 7, "d_model": 768,
+              "encoder_layers": 12, "decoder_layers": 12, "heads": 12, "batch_size": 32, "max_steps": 200_000,
+              "precision": "bf16-mixed", "max_tokens": 3072, "compile": True},
+}
+
+
+def preset(name: str, **overrides: Any) -> IDMConfig:
+    if name not in PRESETS:
+        raise D2EError(f"unknown preset {name!r}", fix=f"choose one of {sorted(PRESETS)}")
+    return IDMConfig.from_dict({**PRESETS[name], **overrides})

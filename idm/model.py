@@ -1,0 +1,221 @@
+"""The IDM networks: a non-causal frame encoder and two heads over it.
+
+``EventIDM`` is the D2E-style model: an autoregressive decoder that writes timestamped event tokens
+while cross-attending to every frame of the window (past and future: an inverse dynamics model must see
+the frames after an action to know it happened). ``TickIDM`` is the VPT-style baseline on the same
+encoder: independent per-50 ms heads for key states, buttons and binned mouse motion.
+
+Both are plain ``nn.Module``s whose ``forward(batch)`` returns ``(loss, metrics)``; Lightning wraps
+them thinly in ``idm.train``. The file reads top to bottom: encoder -> event decoder -> tick heads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import IDMConfig
+
+FRAMES, TOKENS, KEYS, BUTTONS, MOUSE, VALID = "frames", "tokens", "keys", "buttons", "mouse", "valid"
+
+
+def _norm_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) or float (B, T, 3, H, W) -> float (B*T, 3, H, W) around zero."""
+    if frames.dtype == torch.uint8:
+        frames = frames.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    b, t = frames.shape[:2]
+    return (frames.reshape(b * t, *frames.shape[2:]) - 0.5) / 0.25
+
+
+class ConvStem(nn.Module):
+    """Four stride-2 conv blocks (16x downsampling), pooled to a ``grid x grid`` map of tokens."""
+
+    def __init__(self, d_model: int, grid: int):
+        super().__init__()
+        chans = [3, 32, 64, 128, d_model]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans, chans[1:]):
+            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout), nn.GELU()]
+        self.body = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, grid*grid, d)
+        return self.pool(self.body(x)).flatten(2).transpose(1, 2)
+
+
+class PretrainedStem(nn.Module):
+    """A local ``transformers`` vision model (no download) whose patch tokens are pooled to the grid."""
+
+    def __init__(self, path: str, d_model: int, grid: int):
+        super().__init__()
+        from capture.errors import require
+
+        transformers = require("transformers", "train")
+        self.backbone = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+        hidden = self.backbone.config.hidden_size
+        self.proj = nn.Linear(hidden, d_model)
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.backbone(pixel_values=x).last_hidden_state  # (N, 1 + P, hidden) for ViT-like models
+        side = int(math.isqrt(tokens.shape[1] - 1))
+        patches = tokens[:, -side * side:].transpose(1, 2).reshape(x.shape[0], -1, side, side)
+        pooled = F.adaptive_avg_pool2d(patches, self.grid).flatten(2).transpose(1, 2)
+        return self.proj(pooled)
+
+
+class WindowEncoder(nn.Module):
+    """Frame tokens of the whole window, with time and position embeddings, through a non-causal transformer."""
+
+    def __init__(self, cfg: IDMConfig):
+        super().__init__()
+        grid = cfg.patch_grid
+        self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid)
+                                if cfg.encoder == "pretrained" else ConvStem(cfg.d_model, grid))
+        self.time = nn.Parameter(torch.zeros(cfg.frames, 1, cfg.d_model))
+        self.space = nn.Parameter(torch.zeros(1, grid * grid, cfg.d_model))
+        nn.init.normal_(self.time, std=0.02)
+        nn.init.normal_(self.space, std=0.02)
+        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
+                                           batch_first=True, norm_first=True, activation="gelu")
+        self.layers = nn.TransformerEncoder(layer, cfg.encoder_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.frames = cfg.frames
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:  # -> (B, T * grid^2, d)
+        b, t = frames.shape[:2]
+        tokens = self.stem(_norm_frames(frames))  # (B*T, P, d)
+        tokens = tokens.reshape(b, t, *tokens.shape[1:]) + self.time[:t] + self.space
+        return self.norm(self.layers(tokens.reshape(b, -1, tokens.shape[-1])))
+
+    def per_frame(self, memory: torch.Tensor) -> torch.Tensor:  # (B, T*P, d) -> (B, T, d)
+        b = memory.shape[0]
+        return memory.reshape(b, self.frames, -1, memory.shape[-1]).mean(2)
+
+
+class EventIDM(nn.Module):
+    """Frames -> event tokens. Teacher-forced training; greedy/sampled/constrained generation."""
+
+    def __init__(self, cfg: IDMConfig, pad_id: int):
+        super().__init__()
+        self.cfg, self.pad_id = cfg, pad_id
+        self.encoder = WindowEncoder(cfg)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
+        layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
+                                           batch_first=True, norm_first=True, activation="gelu")
+        self.decoder = nn.TransformerDecoder(layer, cfg.decoder_layers)
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied: small vocab, fewer parameters
+
+    def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        n = tokens.shape[1]
+        x = self.embed(tokens) + self.pos(torch.arange(n, device=tokens.device))
+        mask = nn.Transformer.generate_square_subsequent_mask(n, device=tokens.device)
+        padding = torch.zeros(tokens.shape, device=tokens.device).masked_fill_(tokens.eq(self.pad_id), float("-inf"))
+        out = self.decoder(x, memory, tgt_mask=mask, tgt_is_causal=True, tgt_key_padding_mask=padding)
+        return self.head(self.norm(out))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        tokens = batch[TOKENS][:, : self.cfg.max_tokens]
+        logits = self.decode(tokens[:, :-1], self.encoder(batch[FRAMES]))
+        target = tokens[:, 1:]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                               ignore_index=self.pad_id)
+        with torch.no_grad():
+            keep = target.ne(self.pad_id)
+            acc = (logits.argmax(-1).eq(target) & keep).sum() / keep.sum().clamp(min=1)
+        return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
+
+    @torch.no_grad()
+    def generate(self, frames: torch.Tensor, prefix: list[int], allowed, *, max_new: int | None = None,
+                 temperature: float = 0.0, generator: torch.Generator | None = None) -> tuple[list[int], list[float]]:
+        """Continue ``prefix`` for one window; ``allowed(tokens) -> list[int] | None`` constrains each step
+        (None: stop). Returns the tokens and the probability of each generated one."""
+        memory = self.encoder(frames)
+        tokens = list(prefix)
+        probs: list[float] = []
+        limit = min(self.cfg.max_tokens, len(prefix) + (max_new or self.cfg.max_tokens))
+        while len(tokens) < limit:
+            choices = allowed(tokens)
+            if not choices:
+                break
+            if len(choices) == 1:  # forced token (frame markers, fixed timestamps): no forward pass
+                tokens.append(choices[0])
+                probs.append(1.0)
+                continue
+            logits = self.decode(torch.tensor([tokens], device=memory.device), memory)[0, -1].float()
+            masked = torch.full_like(logits, float("-inf"))
+            idx = torch.tensor(choices, device=logits.device)
+            masked[idx] = logits[idx]
+            p = torch.softmax(masked if temperature <= 0 else masked / temperature, -1)
+            nxt = int(p.argmax()) if temperature <= 0 else int(torch.multinomial(p, 1, generator=generator))
+            tokens.append(nxt)
+            probs.append(float(p[nxt]))
+        return tokens, probs
+
+
+def mu_law_bin(x: torch.Tensor, bins: int, max_value: float, mu: float = 255.0) -> torch.Tensor:
+    """VPT's camera quantisation: mu-law compress |x|/max to [-1, 1], then ``bins`` uniform bins."""
+    v = torch.clamp(x / max_value, -1, 1)
+    v = torch.sign(v) * torch.log1p(mu * v.abs()) / math.log1p(mu)
+    return torch.round((v + 1) / 2 * (bins - 1)).long()
+
+
+def mu_law_value(b: torch.Tensor, bins: int, max_value: float, mu: float = 255.0) -> torch.Tensor:
+    v = b.float() / (bins - 1) * 2 - 1
+    return torch.sign(v) * ((1 + mu) ** v.abs() - 1) / mu * max_value
+
+
+class TickIDM(nn.Module):
+    """VPT-style baseline: per 50 ms tick, multi-label key/button states and binned mouse dx/dy."""
+
+    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = WindowEncoder(cfg)
+        self.keys = nn.Linear(cfg.d_model, n_keys)
+        self.buttons = nn.Linear(cfg.d_model, n_buttons)
+        self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
+
+    def heads(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.encoder.per_frame(self.encoder(frames))  # (B, T, d)
+        b, t = h.shape[:2]
+        return {KEYS: self.keys(h), BUTTONS: self.buttons(h),
+                MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = self.heads(batch[FRAMES])
+        valid = batch.get(VALID, torch.ones(out[KEYS].shape[:2], dtype=torch.bool, device=out[KEYS].device))
+        w = valid.float().unsqueeze(-1)
+        key_loss = (F.binary_cross_entropy_with_logits(out[KEYS], batch[KEYS].float(), reduction="none") * w).sum() \
+            / (w.sum() * out[KEYS].shape[-1]).clamp(min=1)
+        btn_loss = (F.binary_cross_entropy_with_logits(out[BUTTONS], batch[BUTTONS].float(), reduction="none")
+                    * w).sum() / (w.sum() * out[BUTTONS].shape[-1]).clamp(min=1)
+        target = mu_law_bin(batch[MOUSE].float(), self.cfg.mouse_bins, self.cfg.mouse_max)
+        mouse_loss = F.cross_entropy(out[MOUSE][valid].reshape(-1, self.cfg.mouse_bins), target[valid].reshape(-1))
+        loss = key_loss + btn_loss + mouse_loss
+        with torch.no_grad():
+            key_acc = ((out[KEYS] > 0) == batch[KEYS].bool())[valid].float().mean()
+        return loss, {"loss": float(loss.detach()), "key_loss": float(key_loss.detach()),
+                      "mouse_loss": float(mouse_loss.detach()),
+                      "key_acc": float(key_acc)}
+
+
+def build_model(cfg: IDMConfig, *, pad_id: int = 0, n_keys: int = 0) -> nn.Module:
+    if cfg.kind == "events":
+        return EventIDM(cfg, pad_id)
+    return TickIDM(cfg, n_keys or len(cfg.keys))
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(model: nn.Module) -> dict[str, Any]:
+    return {"class": type(model).__name__, "parameters": parameter_count(model)}
