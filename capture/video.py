@@ -105,6 +105,7 @@ class VideoWriter:
         if self.width <= 0 or self.height <= 0:
             raise D2EError(f"frame size {width}x{height} is too small to encode")
         self.encoder = choose_encoder(codec, self.width, self.height)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
         fmt = container or CONTAINERS.get(self.path.suffix.lower(), "matroska")

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trim": ("capture.cli", "cut a time range out of a recording (video cut on keyframes or re-encoded)"),
     "recover": ("capture.cli", "rebuild a finished recording from one whose writer was killed"),
     "convert": ("capture.cli", "convert to/from OWAMcap, or to VPT format (mp4 + JSON lines per 50 ms)"),
+    "label": ("idm.label_cli", "pseudo-label gameplay videos with an IDM: resumable, sharded, Ray for many machines"),
 }
 
 EPILOG = """examples:

@@ -152,7 +152,16 @@ def label_video(video: str, out_dir: Path, labeler: Labeler, opts: LabelOptions,
 def _assemble(video: str, info: VideoProbe, results: list[dict[str, Any]], segs: list[tuple[float, float]],
               final: Path, opts: LabelOptions, model_info: dict[str, Any]) -> VideoResult:
     result = VideoResult(video, "labeled", str(final), duration_s=info.duration_s)
-    uri = video if "://" in video or opts.copy_video else str(Path(video).resolve())
+    uri = video if "://" in video else str(Path(video).resolve())
+    if opts.copy_video:
+        import shutil
+
+        from capture.storage import open_read
+
+        copy = final.with_suffix(Path(video.split("://")[-1]).suffix or ".mp4")
+        with atomic_output(copy, overwrite=True) as tmp, open_read(video) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        uri = copy.name
     meta = RecordingMeta(source="pseudo-label", fps=opts.fps, monotonic_start_ns=0, wall_start_ns=0,
                          capture_region={"x": 0, "y": 0, "width": info.width, "height": info.height},
                          video={"file": uri, "codec": info.codec, "model_frame_size": opts.image_size},

@@ -1,0 +1,42 @@
+"""Load a checkpoint folder as a ``Labeler``: frames on the 20 Hz grid -> events with confidences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import checkpoint
+from .label import Labeler
+
+
+def model_info(folder: str) -> dict[str, Any]:
+    """What pseudo-labels record about the model that made them."""
+    cfg = checkpoint.load_config(folder)
+    return {"model_id": cfg.name, "kind": cfg.kind, "config_hash": cfg.hash(), "image_size": cfg.image_size,
+            "model_path": str(folder)}
+
+
+def load_labeler(folder: str, *, device: str = "auto", batch_size: int = 8) -> Labeler:
+    import torch
+
+    from .infer import predict_ticks
+    from .model import build_model
+
+    cfg = checkpoint.load_config(folder)
+    labels = checkpoint.load_labels(folder)
+    dev = checkpoint.device_for(device)
+    torch.set_grad_enabled(False)
+    if cfg.kind == "ticks":
+        vks = labels.get("vks") or cfg.keys
+        model = build_model(cfg, n_keys=len(vks))
+        checkpoint.load_state(folder, model)
+
+        def label_ticks(frames: np.ndarray, times: Sequence[int]) -> list[tuple[Any, float]]:
+            return predict_ticks(model, cfg, frames, times, vks, device=dev, batch_size=batch_size)
+
+        return label_ticks
+    from .events import load_event_labeler
+
+    return load_event_labeler(folder, cfg, labels, dev, batch_size)

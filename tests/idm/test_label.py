@@ -1,0 +1,141 @@
+"""``d2e label`` end to end on a folder of mixed videos: outputs, bad inputs, resume, shards, Ray."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from capture.format import RecordingReader  # noqa: E402
+from capture.synthetic import pattern_frame, write_synthetic_recording  # noqa: E402
+from capture.video import VideoWriter  # noqa: E402
+from idm import checkpoint  # noqa: E402
+from idm.config import IDMConfig  # noqa: E402
+from idm.label import LabelOptions, label_video, run_local, select_shard  # noqa: E402
+from idm.labeler import load_labeler, model_info  # noqa: E402
+from idm.model import TickIDM  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tick_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    cfg = IDMConfig(kind="ticks", image_size=32, frames=4, d_model=32, heads=2, encoder_layers=1, keys=[0x57, 0x41])
+    checkpoint.save(folder, TickIDM(cfg, 2), cfg, {"vks": [0x57, 0x41]})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("videos")
+    rec = write_synthetic_recording(folder / "rec" / "game.mcap", seconds=3)
+    rec.unlink()  # keep only the video, as a downloaded gameplay clip
+    with VideoWriter(folder / "clip30fps.mp4", 200, 150, fps_hint=30) as w:  # other size, rate and container
+        for i in range(75):
+            w.write(pattern_frame(i, 200, 150), i * 33_333_333)
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "garbage.webm").write_bytes(b"\x00not a video" * 100)
+    static = folder / "static.mkv"
+    with VideoWriter(static, 64, 48) as w:
+        for i in range(40):
+            w.write(np.full((48, 64, 3), 90, np.uint8), i * 50_000_000)
+    return folder
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "d2e.cli", "label", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_label_folder_of_mixed_videos(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels"
+    run = _run(str(videos), "--model", str(tick_model), "--out", str(out), "--segment", "1", "--json", "--quiet")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["labeled"] == 3 and summary["failed"] == 2
+    assert any("zero-length" in r for r in summary["failures"].values())
+    assert any("unreadable" in r for r in summary["failures"].values())
+    outputs = sorted(out.glob("*.mcap"))
+    assert len(outputs) == 3 and not (out / ".parts").exists() or not any((out / ".parts").rglob("*.msgpack"))
+    for mcap in outputs:
+        meta = json.loads(mcap.with_suffix(".json").read_text())
+        with RecordingReader(mcap) as r:
+            assert r.meta.source == "pseudo-label" and r.meta.extra["config_hash"] == meta["model"]["config_hash"]
+            frames = list(r.iter(topics=["screen"]))
+            if "static" in mcap.name:
+                assert frames == [] and meta["static_segments"] == [0, 1]
+                continue
+            assert len(frames) == round(meta["probe"]["duration_s"] * 20)
+            assert all(f.t_ns == i * 50_000_000 for i, f in enumerate(frames))
+            if "clip30fps" in mcap.name:  # every model frame remembers the source frame it came from
+                assert all(abs(f.pts_ns - f.t_ns) <= 17_000_000 for f in frames)  # half a frame (ms pts)
+        assert subprocess.run([sys.executable, "-m", "d2e.cli", "info", str(mcap), "--no-video"],
+                              capture_output=True).returncode == 0
+
+
+def test_rerun_skips_finished_and_resumes_segments(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    labeler = load_labeler(str(tick_model))
+    calls = []
+
+    def counting(frames, times):
+        calls.append(len(frames))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the second segment
+        return labeler(frames, times)
+
+    video = str(videos / "rec" / "game.mkv")
+    opts = LabelOptions(segment_s=1.0, image_size=32)
+    info = model_info(str(tick_model))
+    with pytest.raises(KeyboardInterrupt):
+        label_video(video, tmp_path, counting, opts, info)
+    assert not list(tmp_path.glob("*.mcap")) and len(list((tmp_path / ".parts").rglob("*.msgpack"))) == 1
+    calls.clear()
+    result = label_video(video, tmp_path, lambda f, t: calls.append(len(f)) or labeler(f, t), opts, info)
+    assert result.status == "labeled" and len(calls) == 2  # segment 0 was reused
+    again = run_local([video], tmp_path, lambda f, t: pytest.fail("finished work redone"), opts, info,
+                      progress=False)
+    assert again.skipped_done == 1
+
+
+def test_shards_partition_and_match_a_single_run(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    names = [f"v{i}.mp4" for i in range(7)]
+    parts = [select_shard(names, f"{i}/3") for i in range(3)]
+    assert sorted(sum(parts, [])) == sorted(names) and all(parts)
+    single, split = tmp_path / "single", tmp_path / "split"
+    assert _run(str(videos), "--model", str(tick_model), "--out", str(single), "--quiet").returncode == 0
+    for i in range(2):
+        assert _run(str(videos), "--model", str(tick_model), "--out", str(split), "--shard", f"{i}/2",
+                    "--quiet").returncode == 0
+    _assert_same_outputs(single, split)
+
+
+def _assert_same_outputs(a: Path, b: Path) -> None:
+    names = sorted(p.name for p in a.glob("*.mcap"))
+    assert names == sorted(p.name for p in b.glob("*.mcap")) and names
+    for name in names:
+        with RecordingReader(a / name) as ra, RecordingReader(b / name) as rb:
+            assert list(ra.iter()) == list(rb.iter())
+
+
+def test_ray_local_cluster_matches_local_run(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    assert _run(str(videos), "--model", str(tick_model), "--out", str(local), "--quiet").returncode == 0
+    run = _run(str(videos), "--model", str(tick_model), "--out", str(ray_out), "--ray", "--workers", "2", "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["labeled"] == 3
+    _assert_same_outputs(local, ray_out)
+
+
+def test_bad_shard_and_no_videos(tick_model: Path, tmp_path: Path) -> None:
+    out = _run(str(tmp_path), "--model", str(tick_model), "--out", str(tmp_path / "o"))
+    assert out.returncode == 2 and "no videos found" in out.stderr
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    out = _run(str(tmp_path), "--model", str(tick_model), "--out", str(tmp_path / "o"), "--shard", "3/2")
+    assert out.returncode == 2 and "bad --shard" in out.stderr
