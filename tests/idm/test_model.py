@@ -85,3 +85,17 @@ def test_config_validation_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(D2EError, match="unknown config fields"):
         IDMConfig.load(tmp_path)
     assert preset("base").precision == "bf16-mixed"
+
+
+def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    vit = transformers.ViTModel(transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1,
+                                                       num_attention_heads=2, intermediate_size=32))
+    vit.save_pretrained(tmp_path / "vit")
+    cfg = _cfg(encoder="pretrained", encoder_path=str(tmp_path / "vit"))
+    model = EventIDM(cfg, pad_id=0)
+    loss, _ = model({FRAMES: _frames(1, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 2]])})
+    loss.backward()
+    assert model.encoder.stem.backbone.embeddings.patch_embeddings.projection.weight.grad is not None
+    with pytest.raises(OSError):
+        EventIDM(_cfg(encoder="pretrained", encoder_path=str(tmp_path / "missing")), pad_id=0)
