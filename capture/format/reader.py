@@ -247,15 +247,18 @@ class RecordingReader:
         if self.finished:
             yield from self._mcap.iter_messages(topics=topic_set, starting_at=start_ns, ending_before=end_ns)
             return
+        # No index: stream every complete chunk, then order by log time as the index would have.
+        found = []
         for record in self._records():
             if not isinstance(record, Message):
                 continue
             channel = self._channels.get(record.channel_id)
             if channel is None or (topic_set is not None and channel.topic not in topic_set):
                 continue
-            if not _in_range(record.log_time, start_ns, end_ns):
-                continue
-            yield self._schemas.get(channel.schema_id), channel, record
+            if _in_range(record.log_time, start_ns, end_ns):
+                found.append((self._schemas.get(channel.schema_id), channel, record))
+        found.sort(key=lambda item: item[2].log_time)
+        yield from found
 
     def _decoder(self, schema: Schema | None, channel: Channel) -> Decoder | None:
         if channel.id in self._decoders:

@@ -172,3 +172,17 @@ def test_mouse_events_keep_their_shape(tmp_path: Path) -> None:
     path = _write(tmp_path / "m.mcap", events)
     with RecordingReader(path) as r:
         assert list(r.iter()) == events
+
+
+def test_unfinished_file_reads_in_time_order(tmp_path: Path) -> None:
+    events = synthetic_events(20_000, seed=5)
+    stream = io.BytesIO()
+    w = RecordingWriter(stream)
+    w.write_all(events)
+    w.flush()  # never closed
+    path = tmp_path / "open.mcap"
+    path.write_bytes(stream.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = list(RecordingReader(path).iter())
+    assert got == sorted(events, key=lambda e: e.t_ns)
