@@ -16,6 +16,7 @@ from typing import Any
 from .errors import D2EError
 from .format import RecordingReader, RecordingWriter
 from .format.owamcap import write_owamcap
+from .progress import progress
 from .schema import KeyboardEvent, MouseEvent, RawMouseEvent, ScreenFrame
 from .storage import atomic_output, local_path
 from .video import VideoReader, VideoWriter
@@ -38,7 +39,8 @@ def to_owamcap(src: str, dst: str, *, overwrite: bool = False) -> dict[str, int]
         meta = reader.meta
         meta.video = {**meta.video, "file": uri}
         with atomic_output(dst, overwrite=overwrite) as tmp:
-            return write_owamcap(reader.iter(), meta, tmp, uri)
+            total = sum(reader.counts().values())
+            return write_owamcap(progress(reader.iter(), total=total, desc="to OWAMcap"), meta, tmp, uri)
 
 
 def to_native(src: str, dst: str, *, overwrite: bool = False) -> dict[str, int]:
@@ -58,7 +60,8 @@ def to_native(src: str, dst: str, *, overwrite: bool = False) -> dict[str, int]:
                     uris.add(msg.uri)
                 yield msg
 
-        messages = list(rebased(reader.iter()))
+        total = sum(reader.counts().values())
+        messages = list(rebased(progress(reader.iter(), total=total, desc="reading")))
         if len(uris) == 1 and None not in uris:
             (single,) = uris
             meta.video = {**meta.video, "file": single}
@@ -169,7 +172,7 @@ def to_vpt(src: str, dst_mp4: str, *, overwrite: bool = False, fps: float = 20.0
                              overwrite=True, container="mp4")
         j = 0
         with writer, open(tmp_jsonl, "w") as out:
-            for i, action in enumerate(actions):
+            for i, action in enumerate(progress(actions, desc="to VPT", unit="tick")):
                 tick_end = start + (i + 1) * tick_ns
                 while j + 1 < len(frames) and frames[j + 1].t_ns < tick_end:
                     j += 1

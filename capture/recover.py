@@ -19,6 +19,7 @@ import av
 from .errors import D2EError
 from .format import RecordingReader, RecordingWriter
 from .format.reader import UnfinishedRecordingWarning
+from .progress import progress
 from .schema import ScreenFrame
 from .storage import atomic_output, local_path
 
@@ -94,7 +95,7 @@ def recover(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, vid
         meta.extra = {**meta.extra, "recovered_from": str(src_path)}
         with atomic_output(dst_path, overwrite=overwrite) as tmp, \
                 RecordingWriter(tmp, meta, overwrite=True) as writer:
-            for msg in reader.iter():
+            for msg in progress(reader.iter(), desc="recovering"):
                 if isinstance(msg, ScreenFrame) and frame_pts is not None and msg.uri is None \
                         and msg.pts_ns not in frame_pts:
                     report.screen_records_dropped += 1

@@ -14,6 +14,7 @@ import av
 
 from .errors import D2EError
 from .format import RecordingReader, RecordingWriter
+from .progress import progress
 from .schema import ScreenFrame
 from .storage import atomic_output
 from .video import VideoReader, VideoWriter
@@ -86,7 +87,7 @@ def trim(src: str, dst: str, start_ns: int, end_ns: int, *, reencode: bool = Fal
             meta.video = {**meta.video, "file": video_dst.name}
         meta.extra = {**meta.extra, "trimmed_from": src, "trim_range_ns": [start_ns, end_ns]}
         with atomic_output(dst_path, overwrite=overwrite) as tmp, RecordingWriter(tmp, meta, overwrite=True) as writer:
-            for msg in reader.iter(start_ns=start_ns, end_ns=end_ns):
+            for msg in progress(reader.iter(start_ns=start_ns, end_ns=end_ns), desc="trimming"):
                 if isinstance(msg, ScreenFrame) and msg.uri is None and msg.pts_ns not in kept_pts:
                     continue
                 writer.write(msg)

@@ -61,7 +61,8 @@ def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
     assert all(p["where"] for p in problems)
 
 
-@pytest.mark.parametrize("case", ["truncated", "magic", "missing_video", "missing_file", "directory"])
+@pytest.mark.parametrize("case", ["truncated", "magic", "missing_video", "missing_file", "directory", "version",
+                                  "profile"])
 def test_bad_input_gives_one_line_and_no_traceback(tmp_path: Path, sample_recording: Path, case: str) -> None:
     data = sample_recording.read_bytes()
     target = tmp_path / "x.mcap"
@@ -82,6 +83,15 @@ def test_bad_input_gives_one_line_and_no_traceback(tmp_path: Path, sample_record
         return
     elif case == "missing_file":
         expect = "no such file"
+    elif case in ("version", "profile"):
+        from mcap.writer import Writer
+
+        with open(target, "wb") as f:
+            w = Writer(f)
+            w.start(profile="d2e" if case == "version" else "ros2", library="test")
+            w.add_metadata("d2e.recording", {"json": '{"schema_version": "7.2"}'})
+            w.finish()
+        expect = "schema version 7.2 is not supported" if case == "version" else "profile 'ros2'"
     else:
         target.mkdir()
         expect = "is a directory"
