@@ -1,0 +1,88 @@
+"""The D2E event-token codec: round trips, the 10 s cycle, clamping, NEP-tau, malformed input."""
+
+from __future__ import annotations
+
+import pytest
+
+from capture.schema import RI_LEFT_DOWN, RI_WHEEL, KeyboardEvent, MouseEvent, RawMouseEvent
+from capture.tokens import (
+    BOS,
+    END,
+    EOS,
+    START,
+    Vocabulary,
+    decode_tokens,
+    encode_window,
+    event_tokens,
+    time_tokens,
+    unwrap_time,
+)
+
+V = Vocabulary.default()
+MS = 1_000_000
+
+
+def frames(start_ns: int, n: int = 8) -> list[int]:
+    return [start_ns + i * 50 * MS for i in range(n)]
+
+
+def test_round_trip_with_tau_and_10ms_quantisation() -> None:
+    start = 123_400 * MS
+    events = [KeyboardEvent(start + 20 * MS, "press", "w", 0x57), RawMouseEvent(start + 60 * MS, 12, -7),
+              RawMouseEvent(start + 90 * MS, 0, 0, RI_LEFT_DOWN), KeyboardEvent(start + 210 * MS, "release", "w", 0x57)]
+    for tau in (0, 50 * MS, 100 * MS, 150 * MS):
+        ids = encode_window(events, frames(start), tau, V)
+        got = decode_tokens(ids, start, tau, V)
+        assert got == events, tau
+
+
+def test_tau_moves_events_after_the_following_frames() -> None:
+    start = 0
+    key = KeyboardEvent(10 * MS, "press", "a", 0x41)
+    toks = [V.token(i) for i in encode_window([key], frames(start), 100 * MS, V)]
+    first_key = toks.index("<KEYBOARD>")
+    screens_before = toks[:first_key].count("<SCREEN>")
+    assert screens_before == 3  # frames at 0, 50 and 100 ms come before an action at 10 ms + 100 ms
+
+
+def test_cyclic_timestamps_unwrap_across_the_10s_boundary() -> None:
+    start = 9_900 * MS  # window crosses 10 s
+    events = [RawMouseEvent(9_950 * MS, 1, 1), RawMouseEvent(10_020 * MS, 2, 2), RawMouseEvent(10_150 * MS, 3, 3)]
+    ids = encode_window(events, frames(start), 0, V)
+    toks = [V.token(i) for i in ids]
+    assert "<0>" in toks[toks.index("<MOUSE>", toks.index("<MOUSE>") + 1) + 1]  # 10.02 s -> 002
+    assert decode_tokens(ids, start, 0, V) == events
+    assert time_tokens(10_020 * MS) == ["<0>", "<0>", "<2>"]
+    assert unwrap_time(2, 9_900 * MS) == 10_020 * MS
+    assert unwrap_time(995, 10_000 * MS) == 9_950 * MS  # just before the reference: previous cycle
+
+
+def test_clamping_and_scroll() -> None:
+    e = RawMouseEvent(0, 5000, -2500, RI_WHEEL, (-360) & 0xFFFF)
+    (got,) = decode_tokens(V.ids([START, *event_tokens(e, 0)[1:]]), 0, 0, V)
+    assert (got.dx, got.dy, got.button_flags) == (1999, -1999, RI_WHEEL)
+    assert got.button_data == (-360) & 0xFFFF
+
+
+def test_pointer_buttons_become_raw_flags_when_no_raw_buttons() -> None:
+    events = [MouseEvent(5 * MS, "press", 1, 1, "left"), MouseEvent(80 * MS, "scroll", 1, 1, None, 0, 2)]
+    got = decode_tokens(encode_window(events, frames(0), 0, V), 0, 0, V)
+    assert got == [RawMouseEvent(0, 0, 0, RI_LEFT_DOWN), RawMouseEvent(80 * MS, 0, 0, RI_WHEEL, 240)]
+
+
+def test_malformed_events_are_skipped_not_fatal() -> None:
+    good = event_tokens(KeyboardEvent(0, "press", "a", 0x41), 0)
+    broken = [START, "<KEYBOARD>", "<1>", "<VK_3>", END]  # timestamp cut short
+    junk = ["<press>", "<7>"]
+    ids = V.ids([BOS, *junk, *broken, *good, START, "<MOUSE>", EOS])
+    assert decode_tokens(ids, 0, 0, V) == [KeyboardEvent(0, "press", "a", 0x41)]
+
+
+def test_vocabulary_json_round_trip(tmp_path) -> None:
+    V.save(tmp_path / "vocab.json")
+    import json
+
+    again = Vocabulary.from_json(json.loads((tmp_path / "vocab.json").read_text()))
+    assert again == V and len(V) == 298 and V.pad_id == 0
+    with pytest.raises(KeyError):
+        V.id("<NOT_A_TOKEN>")
