@@ -1,0 +1,1 @@
+"""Real games played by a policy, recorded as a desktop recorder would: ground truth for IDMs."""
