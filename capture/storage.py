@@ -85,3 +85,32 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def expand_inputs(inputs: list[str] | tuple[str, ...], suffixes: tuple[str, ...], pattern: str | None = None
+                  ) -> list[str]:
+    """Files, folders (searched recursively for ``suffixes``), ``@list.txt`` files (one path or URL a
+    line) and fsspec URLs or URL globs -> a sorted, de-duplicated list of paths/URLs."""
+    import fnmatch
+
+    out: list[str] = []
+    for item in inputs:
+        if item.startswith("@"):
+            lines = Path(item[1:]).read_text().splitlines()
+            out += expand_inputs([x.strip() for x in lines if x.strip() and not x.startswith("#")], suffixes, pattern)
+        elif is_url(item):
+            if any(c in item for c in "*?["):
+                import fsspec
+
+                _fs, _, paths = fsspec.get_fs_token_paths(item)
+                protocol = item.split("://", 1)[0]
+                out += [f"{protocol}://{p}" for p in paths]
+            else:
+                out.append(item)
+        elif os.path.isdir(item):
+            for root, _dirs, files in os.walk(item):
+                out += [os.path.join(root, f) for f in files if f.lower().endswith(suffixes)
+                        and (pattern is None or fnmatch.fnmatch(f, pattern))]
+        else:
+            out.append(item)
+    return sorted(dict.fromkeys(out))

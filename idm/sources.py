@@ -7,8 +7,6 @@ frame rate sources map exactly and every model frame remembers the source pts it
 
 from __future__ import annotations
 
-import fnmatch
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,36 +14,16 @@ from pathlib import Path
 import av
 import numpy as np
 
+from capture.dataset import fit_frame
 from capture.errors import D2EError
-from capture.storage import is_url, open_read
+from capture.storage import expand_inputs, is_url, open_read
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".flv", ".mov", ".avi", ".m4v", ".ts")
 
 
 def discover(inputs: list[str], pattern: str | None = None) -> list[str]:
-    """Files, folders (recursive), ``@list.txt`` files (one path or URL a line) and fsspec URLs/globs."""
-    out: list[str] = []
-    for item in inputs:
-        if item.startswith("@"):
-            lines = Path(item[1:]).read_text().splitlines()
-            out += discover([x.strip() for x in lines if x.strip() and not x.startswith("#")], pattern)
-        elif is_url(item):
-            import fsspec
-
-            if any(c in item for c in "*?["):
-                fs, _, paths = fsspec.get_fs_token_paths(item)
-                protocol = item.split("://", 1)[0]
-                out += [f"{protocol}://{p}" for p in paths]
-            else:
-                out.append(item)
-        elif Path(item).is_dir():
-            for root, _dirs, files in os.walk(item):
-                for name in files:
-                    if name.lower().endswith(VIDEO_SUFFIXES) and (pattern is None or fnmatch.fnmatch(name, pattern)):
-                        out.append(os.path.join(root, name))
-        else:
-            out.append(item)
-    return sorted(dict.fromkeys(out))
+    """Videos from files, folders (recursive, by suffix, optionally a name glob), @lists and fsspec URLs."""
+    return expand_inputs(inputs, VIDEO_SUFFIXES, pattern)
 
 
 @dataclass
@@ -100,8 +78,12 @@ def grid_frames(path: str, size: int, *, fps: float = 20.0, start_s: float = 0.0
         end_ns = None if end_s is None else round(end_s * 1e9)
         current: tuple[int, av.VideoFrame] | None = None
 
+        from av.video.reformatter import VideoReformatter
+
+        scaler = VideoReformatter()
+
         def emit(t: int, shown: tuple[int, av.VideoFrame]) -> tuple[int, int, np.ndarray]:
-            return t, shown[0], shown[1].to_ndarray(width=size, height=size, format="rgb24")
+            return t, shown[0], fit_frame(shown[1], size, "stretch", scaler)
 
         for frame in c.decode(stream):
             if frame.pts is None:

@@ -8,51 +8,25 @@ or key list) at the end, ``training_state/last.ckpt`` (weights + optimiser + ste
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from capture.collate import Collate
+
 from . import checkpoint
 from .config import IDMConfig
-from .model import FRAMES, TOKENS, build_model
-
-
-def collate(samples: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Stack frames and labels; pad token sequences with ``pad_id`` to the longest in the batch."""
-    out: dict[str, torch.Tensor] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        if key == TOKENS:
-            longest = max(len(v) for v in values)
-            arr = np.full((len(values), longest), pad_id, np.int64)
-            for i, v in enumerate(values):
-                arr[i, : len(v)] = np.asarray(v, np.int64)
-            out[key] = torch.from_numpy(arr)
-        elif isinstance(values[0], (np.ndarray, torch.Tensor)):
-            out[key] = torch.stack([torch.as_tensor(v) for v in values])
-    return out
+from .model import build_model
 
 
 def make_loader(ds: Dataset, cfg: IDMConfig, pad_id: int, *, shuffle: bool, num_workers: int) -> DataLoader:
     # PyAV is not fork-safe: decoding workers are spawned (DESIGN 3.6).
     return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=num_workers,
-                      collate_fn=_Collate(pad_id), persistent_workers=num_workers > 0,
+                      collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
                       multiprocessing_context="spawn" if num_workers > 0 else None,
                       generator=torch.Generator().manual_seed(cfg.seed))
-
-
-class _Collate:
-    """Picklable collate (spawned workers need it)."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, samples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return collate(samples, self.pad_id)
 
 
 def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str | Path, *,
@@ -98,10 +72,4 @@ def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str 
             "parameters": sum(p.numel() for p in raw.parameters())}
 
 
-def first_batch_shapes(ds: Dataset, cfg: IDMConfig, pad_id: int = 0) -> dict[str, tuple[int, ...]]:
-    """Shapes of one collated batch: a quick check that data and config agree before a long run."""
-    batch = collate([ds[i] for i in range(min(len(ds), 2))], pad_id)  # type: ignore[arg-type]
-    return {k: tuple(v.shape) for k, v in batch.items()} | {"frames_expected": (cfg.frames, cfg.image_size)}
-
-
-__all__ = ["FRAMES", "TOKENS", "collate", "fit", "make_loader"]
+__all__ = ["fit", "make_loader"]

@@ -1,0 +1,304 @@
+"""Training windows from recordings: frames on a fixed 20 Hz grid plus labels in two forms.
+
+The index reads only the ``screen`` and ``keyboard`` topics (no video decoding), so a thousand
+recordings index in seconds, local or remote (fsspec). A window is ``T`` consecutive grid points; grid
+point ``g`` shows the frame on screen at ``g`` (the last one captured at or before it), decoded lazily
+by its pts and resized to the model size. Labels come from the raw event times:
+
+- ``tokens``: D2E event tokens of the window with NEP-tau (``capture.tokens``), for the event IDM and
+  pretraining;
+- ``keys``/``buttons``/``mouse``: dense per-50 ms-tick labels for a VPT-style model (a key counts as
+  down in a tick if it was down at any time in it; mouse motion is summed raw dx/dy).
+
+Workers: each keeps its own open readers and video decoders (consecutive reads never seek twice);
+PyAV is not fork-safe, so ``GameDataModule`` spawns them (DESIGN 3.6).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import D2EError
+from .format import RecordingReader
+from .schema import BUTTON_FLAGS, KeyboardEvent, RawMouseEvent, ScreenFrame
+from .storage import expand_inputs
+from .tokens import Vocabulary, as_raw_events, encode_window
+from .video import VideoReader
+
+GRID_NS = 50_000_000
+BUTTON_NAMES = ("left", "right", "middle", "x1", "x2")
+_FLAG_BUTTON = {flag: (i, is_up) for i, b in enumerate(BUTTON_NAMES) for is_up, flag in enumerate(BUTTON_FLAGS[b])}
+
+
+@dataclass
+class RecordingEntry:
+    """One recording as the index knows it: no frames decoded, only times."""
+
+    path: str
+    game: str
+    source: str
+    frame_t: np.ndarray  # capture times (ns) of the video frames
+    frame_pts: np.ndarray  # their pts (ns)
+    vks: list[int] = field(default_factory=list)
+
+    @property
+    def grid_start(self) -> int:
+        return int(self.frame_t[0])
+
+    @property
+    def grid_len(self) -> int:
+        return int((self.frame_t[-1] - self.frame_t[0]) // GRID_NS) + 1
+
+
+def find_recordings(inputs: Sequence[str]) -> list[str]:
+    """Recording paths from files, folders (recursive), @lists and fsspec URLs; ``*.truth.mcap`` excluded."""
+    return [p for p in expand_inputs(list(inputs), (".mcap",)) if not p.endswith(".truth.mcap")]
+
+
+def game_of(meta_extra: dict[str, Any], source: str) -> str:
+    return str(meta_extra.get("game") or meta_extra.get("scenario") or meta_extra.get("title") or source)
+
+
+def index_recordings(paths: Sequence[str]) -> list[RecordingEntry]:
+    """Read frame times and key codes of each recording (screen + keyboard topics only)."""
+    entries = []
+    for path in paths:
+        with RecordingReader(path) as r:
+            frames = [f for f in r.iter(topics=["screen"]) if isinstance(f, ScreenFrame) and f.uri is None]
+            if len(frames) < 2:
+                continue
+            vks = sorted({k.vk for k in r.iter(topics=["keyboard"]) if isinstance(k, KeyboardEvent)})
+            entries.append(RecordingEntry(path, game_of(r.meta.extra, r.meta.source), r.meta.source,
+                                          np.array([f.t_ns for f in frames], np.int64),
+                                          np.array([f.pts_ns for f in frames], np.int64), vks))
+    if not entries:
+        raise D2EError("no usable recordings (each needs a video with at least 2 frames)",
+                       path=", ".join(paths[:3]) + ("..." if len(paths) > 3 else ""))
+    return entries
+
+
+def split_by_game(entries: Sequence[RecordingEntry], held_out: Sequence[str]) -> tuple[list, list]:
+    """Leave-games-out: recordings of ``held_out`` games go to the second list."""
+    known = {e.game for e in entries}
+    missing = [g for g in held_out if g not in known]
+    if missing:
+        raise D2EError(f"held-out games {missing} are not in the data", fix=f"games present: {sorted(known)}")
+    held = set(held_out)
+    return [e for e in entries if e.game not in held], [e for e in entries if e.game in held]
+
+
+def split_by_recording(entries: Sequence[RecordingEntry], val_fraction: float = 0.2,
+                       seed: int = 0) -> tuple[list, list]:
+    """A random split by whole recordings (never windows of one recording on both sides)."""
+    order = list(entries)
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(order) * val_fraction)) if len(order) > 1 else 0
+    return order[n_val:], order[:n_val]
+
+
+@dataclass
+class WindowSpec:
+    """How windows are cut and labelled.
+
+    Attributes:
+        frames: Grid points per window (T).
+        stride: Grid points between window starts (default: T, no overlap).
+        image_size: Square model input size in pixels.
+        aspect: ``"stretch"`` (D2E: aspect not kept), ``"pad"`` (letterbox) or ``"crop"`` (centre crop).
+        tau_ms: NEP-tau for the token labels.
+        vks: Key codes of the dense key labels (default: every key seen in the training recordings).
+    """
+
+    frames: int = 8
+    stride: int | None = None
+    image_size: int = 128
+    aspect: str = "stretch"
+    tau_ms: int = 100
+    vks: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.aspect not in ("stretch", "pad", "crop"):
+            raise D2EError(f"aspect must be stretch, pad or crop, got {self.aspect!r}")
+
+
+def tick_labels(events: Sequence[Any], start_ns: int, n: int, vks: Sequence[int],
+                tick_ns: int = GRID_NS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense labels per tick: keys (n, K) and buttons (n, 5) down at any time in the tick, and mouse (n, 2)
+    summed raw motion. ``events`` must include those before ``start_ns`` that set the state entering it."""
+    col = {vk: i for i, vk in enumerate(vks)}
+    keys = np.zeros((n, len(vks)), bool)
+    buttons = np.zeros((n, len(BUTTON_NAMES)), bool)
+    mouse = np.zeros((n, 2), np.float32)
+    key_down: dict[int, int] = {}  # column -> tick it went down (clamped to 0)
+    btn_down: dict[int, int] = {}
+    for e in sorted(as_raw_events(events), key=lambda e: e.t_ns):
+        k = (e.t_ns - start_ns) // tick_ns
+        if k >= n:
+            break
+        kc = max(0, int(k))
+        if isinstance(e, KeyboardEvent) and e.vk in col:
+            c = col[e.vk]
+            if e.action == "press":
+                key_down.setdefault(c, kc)
+            elif c in key_down:
+                if k >= 0:
+                    keys[key_down.pop(c):kc + 1, c] = True
+                else:
+                    key_down.pop(c)
+        elif isinstance(e, RawMouseEvent):
+            if k >= 0:
+                mouse[kc, 0] += e.dx
+                mouse[kc, 1] += e.dy
+            for flag, (b, is_up) in _FLAG_BUTTON.items():
+                if e.button_flags & flag:
+                    if not is_up:
+                        btn_down.setdefault(b, kc)
+                    elif b in btn_down:
+                        start = btn_down.pop(b)
+                        if k >= 0:
+                            buttons[start:kc + 1, b] = True
+    for c, start in key_down.items():
+        keys[start:, c] = True
+    for b, start in btn_down.items():
+        buttons[start:, b] = True
+    return keys, buttons, mouse
+
+
+def fit_frame(frame, size: int, aspect: str = "stretch", scaler=None) -> np.ndarray:
+    """An av.VideoFrame -> (size, size, 3) uint8 by FFmpeg's area scaler, with the chosen aspect handling.
+
+    Pass one ``av.video.reformatter.VideoReformatter`` per stream as ``scaler``: it keeps the scaling
+    context, which makes a resize ~8x cheaper than building one per frame."""
+    from av.video.reformatter import VideoReformatter
+
+    scaler = scaler or VideoReformatter()
+
+    def scaled(width: int, height: int) -> np.ndarray:
+        return scaler.reformat(frame, width, height, "rgb24", interpolation="AREA").to_ndarray()
+
+    if aspect == "stretch":
+        return scaled(size, size)
+    w, h = frame.width, frame.height
+    if aspect == "crop":
+        scale = size / min(w, h)
+        img = scaled(max(size, round(w * scale)), max(size, round(h * scale)))
+        y, x = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+        return img[y:y + size, x:x + size]
+    scale = size / max(w, h)
+    img = scaled(max(2, round(w * scale) // 2 * 2), max(2, round(h * scale) // 2 * 2))
+    out = np.zeros((size, size, 3), np.uint8)
+    y, x = (size - img.shape[0]) // 2, (size - img.shape[1]) // 2
+    out[y:y + img.shape[0], x:x + img.shape[1]] = img
+    return out
+
+
+class WindowDataset:
+    """Map-style dataset of windows (a ``torch.utils.data.Dataset`` by duck typing: no torch import here).
+
+    ``ds[i]`` is a dict: ``frames`` (T, S, S, 3) uint8, ``times`` (T,) int64 grid times, ``tokens``
+    (list of ids), ``keys`` (T, K) bool, ``buttons`` (T, 5) bool, ``mouse`` (T, 2) float32, ``recording``.
+    """
+
+    def __init__(self, entries: Sequence[RecordingEntry], spec: WindowSpec, vocab: Vocabulary | None = None):
+        self.entries = list(entries)
+        self.spec = spec
+        self.vocab = vocab or Vocabulary.default()
+        if not spec.vks:
+            spec.vks = sorted({vk for e in self.entries for vk in e.vks})
+        stride = spec.stride or spec.frames
+        self.windows: list[tuple[int, int]] = []
+        for ri, e in enumerate(self.entries):
+            for start in range(0, e.grid_len - spec.frames + 1, stride):
+                self.windows.append((ri, start))
+        self._readers: dict[int, tuple[RecordingReader, VideoReader]] = {}
+        self._events: dict[int, tuple[np.ndarray, list[Any]]] = {}
+        self._scaler: Any = None
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getstate__(self) -> dict[str, Any]:  # workers open their own files
+        return {**self.__dict__, "_readers": {}, "_events": {}, "_scaler": None}
+
+    def _open(self, ri: int) -> tuple[RecordingReader, VideoReader]:
+        if ri not in self._readers:
+            reader = RecordingReader(self.entries[ri].path)
+            self._readers[ri] = (reader, VideoReader(reader.video_path))
+        return self._readers[ri]
+
+    def events(self, ri: int, start_ns: int, end_ns: int) -> list[Any]:
+        """Input events of recording ``ri`` in ``[start_ns, end_ns)``; a recording's events are read once per
+        worker and kept (they are small next to its video: ~10 bytes per event on disk)."""
+        if ri not in self._events:
+            reader, _video = self._open(ri)
+            evs = [m for m in reader.iter(topics=["keyboard", "mouse", "mouse/raw"])]
+            self._events[ri] = (np.array([m.t_ns for m in evs], np.int64), evs)
+        times, evs = self._events[ri]
+        lo, hi = np.searchsorted(times, [start_ns, end_ns])
+        return evs[lo:hi]
+
+    def grid_frames(self, ri: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Grid times and, for each, the index of the frame shown then (last captured at or before it)."""
+        e = self.entries[ri]
+        times = e.grid_start + (start + np.arange(n, dtype=np.int64)) * GRID_NS
+        idx = np.searchsorted(e.frame_t, times, side="right") - 1
+        return times, np.clip(idx, 0, len(e.frame_t) - 1)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ri, start = self.windows[i]
+        spec = self.spec
+        entry = self.entries[ri]
+        _reader, video = self._open(ri)
+        if self._scaler is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._scaler = VideoReformatter()
+        times, idx = self.grid_frames(ri, start, spec.frames)
+        frames = np.empty((spec.frames, spec.image_size, spec.image_size, 3), np.uint8)
+        last = -1
+        for j, k in enumerate(idx):
+            if k == last:
+                frames[j] = frames[j - 1]
+                continue
+            frames[j] = fit_frame(video.frame_obj_at(int(entry.frame_pts[k])), spec.image_size, spec.aspect,
+                                  self._scaler)
+            last = k
+        tau = spec.tau_ms * 1_000_000
+        t0, t_end = int(times[0]), int(times[-1]) + GRID_NS
+        # events up to 5 s before the window tell which keys/buttons are already held when it starts
+        events = self.events(ri, t0 - 5_000_000_000, t_end)
+        keys, buttons, mouse = tick_labels(events, t0, spec.frames, spec.vks)
+        in_window = [m for m in events if t0 - tau <= m.t_ns < t_end]
+        tokens = encode_window(in_window, [int(t) for t in times], tau, self.vocab)
+        return {"frames": frames, "times": times, "tokens": tokens, "keys": keys, "buttons": buttons,
+                "mouse": mouse, "recording": ri}
+
+
+def make_datamodule(train: WindowDataset, val: WindowDataset | None, *, batch_size: int = 16, num_workers: int = 2,
+                    pad_id: int = 0, seed: int = 0):
+    """A Lightning ``DataModule`` over the two datasets (spawned workers, padded token batches)."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader
+
+    from .collate import Collate
+
+    class GameDataModule(pl.LightningDataModule):
+        def _loader(self, ds: WindowDataset, shuffle: bool) -> DataLoader:
+            return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,  # type: ignore[arg-type]
+                              collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
+                              multiprocessing_context="spawn" if num_workers > 0 else None,
+                              generator=torch.Generator().manual_seed(seed))
+
+        def train_dataloader(self) -> DataLoader:
+            return self._loader(train, True)
+
+        def val_dataloader(self) -> DataLoader | list:
+            return self._loader(val, False) if val is not None and len(val) else []
+
+    return GameDataModule()

@@ -1,0 +1,122 @@
+"""The dataset layer on recordings whose truth is known: frame/event alignment, labels, edges, splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from capture.dataset import (
+    GRID_NS,
+    WindowDataset,
+    WindowSpec,
+    find_recordings,
+    index_recordings,
+    split_by_game,
+    split_by_recording,
+    tick_labels,
+)
+from capture.format import RecordingReader
+from capture.schema import RI_LEFT_DOWN, RI_LEFT_UP, KeyboardEvent, RawMouseEvent
+from capture.synthetic import write_synthetic_recording
+from capture.tokens import decode_tokens
+
+MS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("data")
+    for seed in (1, 2):
+        write_synthetic_recording(folder / f"rec{seed}.mcap", seconds=4, seed=seed)
+    return folder
+
+
+def test_index_windows_and_edges(recordings: Path) -> None:
+    entries = index_recordings(find_recordings([str(recordings)]))
+    assert len(entries) == 2 and all(e.vks for e in entries)
+    lens = [int((e.frame_t[-1] - e.frame_t[0]) // GRID_NS) + 1 for e in entries]
+    assert [e.grid_len for e in entries] == lens and all(78 <= n <= 80 for n in lens)
+    ds = WindowDataset(entries, WindowSpec(frames=8, image_size=32))
+    assert len(ds) == sum(n // 8 for n in lens)  # non-overlapping windows that fit entirely
+    overlapping = WindowDataset(entries, WindowSpec(frames=8, stride=4, image_size=32))
+    assert len(overlapping) == sum((n - 8) // 4 + 1 for n in lens)
+    last = overlapping[len(overlapping) - 1]
+    assert last["times"][-1] <= entries[1].frame_t[-1] < last["times"][-1] + 5 * GRID_NS
+
+
+def test_frames_are_the_ones_shown_at_each_grid_time(recordings: Path) -> None:
+    entries = index_recordings([str(recordings / "rec1.mcap")])
+    ds = WindowDataset(entries, WindowSpec(frames=8, image_size=320 // 4, aspect="stretch"))
+    for w in (0, 3, len(ds) - 1):
+        sample = ds[w]
+        for j, t in enumerate(sample["times"]):
+            shown = int(np.searchsorted(entries[0].frame_t, t, side="right") - 1)
+            # synthetic frames carry their index in the top-left 16x16 block: (i * 7) % 256
+            assert abs(int(sample["frames"][j, 1, 1, 0]) - (shown * 7) % 256) <= 6, (w, j)
+
+
+def test_labels_match_the_events(recordings: Path) -> None:
+    path = recordings / "rec2.mcap"
+    entries = index_recordings([str(path)])
+    spec = WindowSpec(frames=10, image_size=16, tau_ms=100)
+    ds = WindowDataset(entries, spec)
+    with RecordingReader(path) as r:
+        raw = list(r.iter(topics=["mouse/raw"]))
+        keys = list(r.iter(topics=["keyboard"]))
+    for w in range(len(ds)):
+        s = ds[w]
+        t0 = int(s["times"][0])
+        for j in range(10):
+            lo, hi = t0 + j * GRID_NS, t0 + (j + 1) * GRID_NS
+            assert s["mouse"][j, 0] == sum(m.dx for m in raw if lo <= m.t_ns < hi)
+            for c, vk in enumerate(spec.vks):
+                before = [k for k in keys if k.vk == vk and k.t_ns < lo]
+                down_at_start = bool(before) and before[-1].action == "press"
+                pressed_inside = any(k.vk == vk and k.action == "press" and lo <= k.t_ns < hi for k in keys)
+                assert s["keys"][j, c] == (down_at_start or pressed_inside), (w, j, vk)
+        # the tokens hold exactly the window's events (10 ms resolution), shifted by tau and back
+        decoded = decode_tokens(s["tokens"], t0, 100 * MS, ds.vocab)
+        truth = [e for e in keys if t0 - 100 * MS <= e.t_ns < t0 + 400 * MS]
+        assert [(e.vk, e.action, e.t_ns // (10 * MS)) for e in decoded if isinstance(e, KeyboardEvent)] == \
+            [(e.vk, e.action, e.t_ns // (10 * MS)) for e in truth]
+
+
+def test_tick_labels_by_hand() -> None:
+    events = [KeyboardEvent(-30 * MS, "press", "w", 0x57), KeyboardEvent(120 * MS, "release", "w", 0x57),
+              KeyboardEvent(160 * MS, "press", "a", 0x41), KeyboardEvent(170 * MS, "release", "a", 0x41),
+              RawMouseEvent(10 * MS, 3, -1), RawMouseEvent(40 * MS, 2, 0), RawMouseEvent(60 * MS, 0, 0, RI_LEFT_DOWN),
+              RawMouseEvent(140 * MS, 0, 0, RI_LEFT_UP)]
+    keys, buttons, mouse = tick_labels(events, 0, 4, [0x57, 0x41])
+    assert keys[:, 0].tolist() == [True, True, True, False]  # held from before the window, released in tick 2
+    assert keys[:, 1].tolist() == [False, False, False, True]  # a tap inside tick 3
+    assert buttons[:, 0].tolist() == [False, True, True, False]
+    assert mouse[0].tolist() == [5, -1] and mouse[1:].sum() == 0
+
+
+def test_splits() -> None:
+    from capture.dataset import RecordingEntry
+
+    def entry(name: str, game: str) -> RecordingEntry:
+        return RecordingEntry(name, game, "ale", np.arange(3), np.arange(3))
+
+    entries = [entry(f"{g}{i}", g) for g in ("pong", "breakout", "doom") for i in range(3)]
+    train, held = split_by_game(entries, ["doom"])
+    assert {e.game for e in train} == {"pong", "breakout"} and {e.game for e in held} == {"doom"}
+    with pytest.raises(Exception, match="not in the data"):
+        split_by_game(entries, ["tetris"])
+    tr, va = split_by_recording(entries, 0.34, seed=1)
+    assert len(va) == 3 and not {e.path for e in tr} & {e.path for e in va}
+
+
+def test_datamodule_with_spawned_worker(recordings: Path) -> None:
+    pytest.importorskip("pytorch_lightning")
+    from capture.dataset import make_datamodule
+
+    entries = index_recordings(find_recordings([str(recordings)]))
+    ds = WindowDataset(entries, WindowSpec(frames=4, image_size=32))
+    dm = make_datamodule(ds, ds, batch_size=4, num_workers=1)
+    batch = next(iter(dm.train_dataloader()))
+    assert tuple(batch["frames"].shape) == (4, 4, 32, 32, 3) and batch["tokens"].shape[0] == 4
+    assert batch["keys"].dtype.is_floating_point is False
