@@ -132,17 +132,24 @@ class VideoWriter:
         self._last_pts = -1
         self._closed = False
 
-    def write(self, image: np.ndarray, t_ns: int) -> int:
+    def write(self, image: np.ndarray | av.VideoFrame, t_ns: int) -> int:
+        """Encode one frame; ``image`` may also be a ready ``av.VideoFrame`` of the output size (the
+        recorder converts and scales in its own thread)."""
         if self.start_ns is None:
             self.start_ns = t_ns
         pts = max(round((t_ns - self.start_ns) / MS), self._last_pts + 1)
         self._last_pts = pts
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-            raise D2EError(f"frame must be uint8 (H, W, 3) RGB or (H, W, 4) BGRA, got {image.dtype} {image.shape}")
-        if image.shape[0] != self.height or image.shape[1] != self.width:
-            image = image[: self.height, : self.width]
-        fmt = "rgb24" if image.shape[2] == 3 else "bgra"
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+        if isinstance(image, av.VideoFrame):
+            frame = image
+        else:
+            if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+                raise D2EError(f"frame must be uint8 (H, W, 3) RGB or (H, W, 4) BGRA, got {image.dtype} {image.shape}")
+            if image.shape[0] != self.height or image.shape[1] != self.width:
+                image = image[: self.height, : self.width]
+            fmt = "rgb24" if image.shape[2] == 3 else "bgra"
+            # zero copy when the array's rows are contiguous (DESIGN 2: 5.7 ms vs 23 ms at 1080p)
+            frame = (av.VideoFrame.from_numpy_buffer(image, format=fmt) if image.flags.c_contiguous
+                     else av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt))
         frame.pts, frame.time_base = pts, TIME_BASE
         for packet in self._stream.encode(frame):
             self._container.mux(packet)

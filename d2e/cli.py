@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trim": ("capture.cli", "cut a time range out of a recording (video cut on keyframes or re-encoded)"),
     "recover": ("capture.cli", "rebuild a finished recording from one whose writer was killed"),
     "convert": ("capture.cli", "convert to/from OWAMcap, or to VPT format (mp4 + JSON lines per 50 ms)"),
+    "record": ("capture.recorder.cli", "record the desktop (screen + keyboard + mouse + raw mouse + window) on X11"),
     "generate": ("capture.sources.cli", "record real games (ALE Atari, ViZDoom) played by a human-like policy"),
     "export-web": ("capture.sources.cli", "a recording's video alone (rescaled/re-encoded) + its ground truth"),
     "label": ("idm.label_cli", "pseudo-label gameplay videos with an IDM: resumable, sharded, Ray for many machines"),

@@ -1,0 +1,562 @@
+"""Orchestration: threads, bounded queues, pause rules, segments, drop counting, clean stop.
+
+Why this shape (DESIGN 2, a prototype that kept up on two cores): one process with threads, because
+PyAV and XShm release the GIL for the heavy parts; the grab thread ticks on absolute monotonic deadlines
+and skips late ticks (counted as dropped) instead of drifting; frames go to the encoder through a small
+bounded queue, and when it is full the frame is dropped and counted into the next ``ScreenFrame``'s
+``dropped_before`` (never silently); the encoder runs at nice 10 so a slow encode never delays input
+stamping or grabbing; input callbacks do one queue put. Events are never dropped: their queue is
+unbounded (they are tiny) and a single writer thread owns the MCAP file.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import D2EError, require
+from ..keys import canonical_key_name
+from ..schema import KEY_PRESS, KeyboardEvent, RecordingMeta, ScreenFrame, WindowEvent
+from .grab import Region, ScreenGrabber, list_screens, resolve_region
+
+_END = object()
+
+
+@dataclass
+class _Rotate:
+    segment: int
+
+
+def _log(line: str) -> None:
+    print(f"d2e record: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class RecorderConfig:
+    """Everything ``d2e record`` can be told; defaults are what a user gets without options."""
+
+    out: Path
+    monitor: int = 1
+    region: Region | None = None
+    fps: float = 20.0
+    size: tuple[int, int] | None = None
+    codec: str = "auto"
+    preset: str | None = None  # None: chosen from the pixel rate so software x264 keeps up
+    crf: int = 23
+    gop_seconds: float = 2.0
+    window: str | None = None
+    exclude_window: str | None = None
+    duration: float | None = None
+    segment_minutes: float | None = None
+    min_free_gb: float = 1.0
+    hotkey_pause: str | None = "ctrl+shift+f9"
+    hotkey_stop: str | None = "ctrl+shift+f10"
+    control: bool = True
+    control_name: str = "d2e-record"
+    raw_mouse: bool = True
+    with_cursor: bool = True
+    overwrite: bool = False
+    queue_frames: int = 8
+    sample_dir: Path | None = None  # debug/bench: save every ``sample_every``-th grabbed frame as .npy
+    sample_every: int = 0
+    log: Callable[[str], None] = _log
+
+
+def parse_hotkey(text: str) -> frozenset[str]:
+    """``ctrl+shift+f9`` -> {"ctrl", "shift", "f9"} (left/right modifiers are the same key here)."""
+    names = [canonical_key_name(p.strip()) for p in text.split("+") if p.strip()]
+    if not names:
+        raise D2EError(f"empty hotkey {text!r}", fix="write it like ctrl+shift+f9")
+    return frozenset(_fold(n) for n in names)
+
+
+def _fold(name: str) -> str:
+    return name[:-2] if name.endswith("_r") and name[:-2] in ("ctrl", "shift", "alt", "cmd") else name
+
+
+def segment_base(out: Path, segment: int | None) -> Path:
+    """``run.mcap`` -> ``run`` (no segments) or ``run_003`` (segment 3)."""
+    base = out.with_suffix("") if out.suffix in (".mcap", ".mkv") else out
+    return base if segment is None else base.with_name(f"{base.name}_{segment:03d}")
+
+
+def choose_preset(width: int, height: int, fps: float) -> str:
+    """x264 preset that keeps up live on ~1 core (DESIGN 2: veryfast 38 fps at 1080p, ultrafast 124)."""
+    return "veryfast" if width * height * fps <= 1280 * 720 * 30 else "ultrafast"
+
+
+class Recorder:
+    """One recording session. ``start()``, then ``wait()`` (or ``stop()``), then read ``summary``."""
+
+    def __init__(self, config: RecorderConfig):
+        self.cfg = config
+        self.log = config.log
+        self.frames: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self.stop_reason: str | None = None
+        self.user_paused = False
+        self.window_blocked = bool(config.window)
+        self.window_re = re.compile(config.window, re.I) if config.window else None
+        self.exclude_re = re.compile(config.exclude_window, re.I) if config.exclude_window else None
+        self._hotkeys: dict[frozenset[str], str] = {}
+        if config.hotkey_pause:
+            self._hotkeys[parse_hotkey(config.hotkey_pause)] = "toggle"
+        if config.hotkey_stop:
+            self._hotkeys[parse_hotkey(config.hotkey_stop)] = "stop"
+        self._held: set[str] = set()  # keys down (folded names), for hotkeys
+        self._swallowed: set[str] = set()  # hotkey keys whose release is dropped too
+        self._recorded_down: set[str] = set()  # keys whose press is in the file
+        self._lock = threading.Lock()
+        self.current_window: WindowEvent | None = None
+        # statistics (read by status)
+        self.frames_written = 0
+        self.dropped_total = 0
+        self.events_written = 0
+        self.hotkeys_dropped = 0
+        self.reordered = 0
+        self.pauses: list[list[Any]] = []
+        self._recent_frames: collections.deque[int] = collections.deque(maxlen=256)
+        self._recent_events: collections.deque[int] = collections.deque(maxlen=4096)
+        self.segment = 0
+        self.paths: list[Path] = []
+        self.t_start = 0
+        self.input: Any = None
+        self.watcher: Any = None
+        self.control: Any = None
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self.summary: dict[str, Any] = {}
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def capturing(self) -> bool:
+        return not self.user_paused and not self.window_blocked
+
+    def _set_state(self, *, user: bool | None = None, window: bool | None = None, why: str = "") -> None:
+        with self._lock:
+            before = self.capturing
+            if user is not None:
+                self.user_paused = user
+            if window is not None:
+                self.window_blocked = window
+            after = self.capturing
+        if before == after:
+            return
+        now = time.monotonic_ns()
+        if not after:
+            self.pauses.append([now, None, why])
+            self.log(f"paused ({why}): nothing is captured")
+        else:
+            if self.pauses and self.pauses[-1][1] is None:
+                self.pauses[-1][1] = now
+            self.log(f"recording again ({why})")
+            if window is None and self.current_window is not None and self._window_allowed(self.current_window):
+                w = self.current_window
+                self.events.put(WindowEvent(now, w.title, w.app, w.pid, w.rect, w.window_id))
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def pause(self, why: str = "paused by user") -> None:
+        self._set_state(user=True, why=why)
+
+    def resume(self, why: str = "resumed by user") -> None:
+        self._set_state(user=False, why=why)
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def _hotkey(self, msg: KeyboardEvent) -> bool:
+        """Track held keys; True when ``msg`` belongs to a hotkey and must not be recorded."""
+        name = _fold(msg.key)
+        if msg.action == KEY_PRESS:
+            self._held.add(name)
+            for combo, what in self._hotkeys.items():
+                if name in combo and combo <= self._held:
+                    self._swallowed.add(name)
+                    self.hotkeys_dropped += 1
+                    if what == "stop":
+                        self.log("stop hotkey pressed")
+                        self.request_stop("hotkey")
+                    elif self.user_paused:
+                        self.resume("pause hotkey")
+                    else:
+                        self.pause("pause hotkey")
+                    return True
+            return False
+        self._held.discard(name)
+        if name in self._swallowed:
+            self._swallowed.discard(name)
+            self.hotkeys_dropped += 1
+            return True
+        return False
+
+    def on_input(self, msg: Any) -> None:
+        """Listener-thread entry: hotkeys first (they work while paused), then the pause rules."""
+        if isinstance(msg, KeyboardEvent):
+            if self._hotkey(msg):
+                return
+            if not self.capturing:
+                return
+            if msg.action == KEY_PRESS:
+                self._recorded_down.add(msg.key)
+            elif msg.key in self._recorded_down:
+                self._recorded_down.discard(msg.key)
+            else:
+                return  # release of a press made while paused: its press is not in the file
+        elif not self.capturing:
+            return
+        self.events.put(msg)
+
+    def _window_allowed(self, w: WindowEvent) -> bool:
+        text = f"{w.title}\n{w.app}"
+        if self.exclude_re is not None and self.exclude_re.search(text):
+            return False
+        return self.window_re is None or bool(self.window_re.search(text))
+
+    def on_window(self, w: WindowEvent) -> None:
+        self.current_window = w
+        allowed = self._window_allowed(w)
+        why = f"window {w.title!r} " + ("allowed" if allowed else "excluded" if self.exclude_re is not None and
+                                        self.exclude_re.search(f"{w.title}\n{w.app}") else "not --window")
+        self._set_state(window=not allowed, why=why)
+        if allowed and self.capturing:
+            self.events.put(w)
+
+    # -- threads -------------------------------------------------------------------------------------
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - reported by stop(), and the recording is stopped
+                self._errors.append(exc)
+                self.log(f"{name} failed: {exc!r}")
+                self.request_stop(f"error in {name}: {exc}")
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _grab_loop(self) -> None:
+        grabber = ScreenGrabber(self.region, with_cursor=self.cfg.with_cursor)
+        grabber.open()
+        period = round(1e9 / self.cfg.fps)
+        deadline = time.monotonic_ns()
+        pending_drops = 0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic_ns()
+                if now < deadline:
+                    if self._stop.wait((deadline - now) / 1e9):
+                        break
+                    now = time.monotonic_ns()
+                late = (now - deadline) // period
+                if late > 0:  # missed ticks: skip them (counted), never run behind
+                    deadline += late * period
+                    if self.capturing:
+                        pending_drops += late
+                        self.dropped_total += late
+                deadline += period
+                if not self.capturing:
+                    pending_drops = 0
+                    continue
+                image, t = grabber.grab()
+                try:
+                    self.frames.put_nowait((image, t, pending_drops))
+                    pending_drops = 0
+                except queue.Full:
+                    pending_drops += 1
+                    self.dropped_total += 1
+        finally:
+            grabber.close()
+            self.frames.put(None)
+
+    def _open_video(self, segment: int | None) -> Any:
+        from ..video import VideoWriter
+
+        path = segment_base(self.cfg.out, segment).with_suffix(".mkv")
+        return VideoWriter(path, self.out_w, self.out_h, codec=self.codec_family, crf=self.cfg.crf,
+                           preset=self.preset, gop_seconds=self.cfg.gop_seconds, fps_hint=self.cfg.fps,
+                           overwrite=self.cfg.overwrite)
+
+    def _encode_loop(self) -> None:
+        av = require("av", "record")
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # before x264 spawns workers
+        seg = 0 if self.cfg.segment_minutes else None
+        seg_ns = round(self.cfg.segment_minutes * 60e9) if self.cfg.segment_minutes else None
+        video = self._video0 = self._open_video(seg)
+        seg_end = None
+        index = 0
+        sample_n = 0
+        try:
+            while True:
+                item = self.frames.get()
+                if item is None:
+                    break
+                image, t, dropped = item
+                if seg_ns is not None:
+                    if seg_end is None:
+                        seg_end = t + seg_ns
+                    elif t >= seg_end:
+                        video.close()
+                        seg = (seg or 0) + 1
+                        seg_end += seg_ns
+                        video = self._open_video(seg)
+                        index = 0
+                        self.events.put(_Rotate(seg))
+                frame = av.VideoFrame.from_numpy_buffer(image, format="bgra")
+                frame = frame.reformat(width=self.out_w, height=self.out_h, format="yuv420p")
+                pts = video.write(frame, t)
+                if self.cfg.sample_every and index % self.cfg.sample_every == 0 and self.cfg.sample_dir:
+                    np.save(self.cfg.sample_dir / f"frame_{sample_n:05d}_{pts}.npy", image)
+                    sample_n += 1
+                self.events.put(ScreenFrame(t, pts, self.out_w, self.out_h, index, dropped))
+                index += 1
+                self._recent_frames.append(t)
+        finally:
+            video.close()
+            self.events.put(_END)
+
+    def _open_writer(self, segment: int | None) -> Any:
+        from ..format import RecordingWriter
+
+        path = segment_base(self.cfg.out, segment).with_suffix(".mcap")
+        self.meta.video = {**self.meta.video, "file": path.with_suffix(".mkv").name}
+        if segment is not None:
+            self.meta.extra["segment"] = segment
+        self.meta.wall_start_ns = 0  # stamped afresh per file
+        writer = RecordingWriter(path, self.meta, overwrite=self.cfg.overwrite)
+        self.paths.append(path)
+        return writer
+
+    def _end_info(self, dropped_at_start: int) -> dict[str, Any]:
+        return {
+            "stopped_by": self.stop_reason or "stop",
+            "dropped_frames": self.dropped_total - dropped_at_start,
+            "pauses_ns": [list(p) for p in self.pauses],
+            "hotkey_events_dropped": self.hotkeys_dropped,
+            "events_reordered": self.reordered,
+            "event_clock": {"server_time": self.input.clock.server_stamps if self.input else 0,
+                            "callback_time_fallbacks": self.input.clock.fallbacks if self.input else 0},
+        }
+
+    def _write_loop(self) -> None:
+        seg = 0 if self.cfg.segment_minutes else None
+        writer = self._open_writer(seg)
+        dropped_at_start = 0
+        last_t: dict[str, int] = {}
+        idle_since = time.monotonic()
+        try:
+            while True:
+                try:
+                    item = self.events.get(timeout=0.5)
+                except queue.Empty:
+                    if time.monotonic() - idle_since > 1.0:
+                        writer.flush()  # idle (paused): still hand buffered events to the OS
+                        idle_since = time.monotonic()
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, _Rotate):
+                    writer.update_end_info(**self._end_info(dropped_at_start))
+                    writer.close()
+                    dropped_at_start = self.dropped_total
+                    last_t.clear()
+                    writer = self._open_writer(item.segment)
+                    self.segment = item.segment
+                    if self.current_window is not None and self.capturing:
+                        w = self.current_window
+                        writer.write(WindowEvent(time.monotonic_ns(), w.title, w.app, w.pid, w.rect, w.window_id))
+                    continue
+                topic = item.TOPIC
+                prev = last_t.get(topic)
+                if prev is not None and item.t_ns < prev:  # mixed clock sources: keep each topic in order
+                    item.t_ns = prev
+                    self.reordered += 1
+                last_t[topic] = item.t_ns
+                writer.write(item)
+                if not isinstance(item, ScreenFrame):
+                    self.events_written += 1
+                    self._recent_events.append(item.t_ns)
+                else:
+                    self.frames_written += 1
+                idle_since = time.monotonic()
+        finally:
+            writer.update_end_info(**self._end_info(dropped_at_start))
+            writer.close()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def _build_meta(self) -> RecordingMeta:
+        from .input_x11 import x11_settings
+
+        screens = list_screens()[1:]
+        settings = x11_settings() if sys.platform.startswith("linux") else {}
+        return RecordingMeta(
+            source="recorder",
+            screens=screens,
+            capture_region=self.region.as_dict(),
+            dpi=settings.get("dpi"),
+            key_repeat=settings.get("key_repeat", {}),
+            pointer=settings.get("pointer", {}),
+            video={"codec": self.encoder, "width": self.out_w, "height": self.out_h, "pix_fmt": "yuv420p",
+                   "preset": self.preset, "crf": self.cfg.crf, "gop_seconds": self.cfg.gop_seconds,
+                   "scaled_from": [self.region.width, self.region.height]},
+            fps=self.cfg.fps,
+            extra={"display": os.environ.get("DISPLAY", ""), "raw_mouse": False, "event_time": "x_server",
+                   "window_filter": self.cfg.window, "exclude_window": self.cfg.exclude_window,
+                   "hotkeys": {"pause": self.cfg.hotkey_pause, "stop": self.cfg.hotkey_stop},
+                   "segment_minutes": self.cfg.segment_minutes, "cursor": self.cfg.with_cursor},
+        )
+
+    def _check_disk(self) -> None:
+        folder = self.cfg.out.parent if str(self.cfg.out.parent) else Path(".")
+        free = shutil.disk_usage(folder).free
+        if free < self.cfg.min_free_gb * 1e9:
+            raise D2EError(f"only {free / 1e9:.1f} GB free (< --min-free-gb {self.cfg.min_free_gb})", path=folder)
+
+    def start(self) -> None:
+        """Open both files and start every thread; returns once keys are being captured."""
+        from ..video import ENCODERS, choose_encoder
+
+        cfg = self.cfg
+        if cfg.fps <= 0 or cfg.fps > 240:
+            raise D2EError(f"--fps {cfg.fps} is out of range", fix="use 1 to 240")
+        cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        self._check_disk()
+        for seg in ((0,) if cfg.segment_minutes else (None,)):
+            for suffix in (".mcap", ".mkv"):
+                path = segment_base(cfg.out, seg).with_suffix(suffix)
+                if path.exists() and not cfg.overwrite:
+                    raise D2EError("output already exists", path=path, fix="choose another name or pass --force")
+        self.region = resolve_region(cfg.monitor, cfg.region)
+        w, h = cfg.size or (self.region.width, self.region.height)
+        self.out_w, self.out_h = w - w % 2, h - h % 2
+        self.codec_family = "h264" if cfg.codec == "auto" else cfg.codec
+        if self.codec_family not in ENCODERS:
+            raise D2EError(f"unknown codec {cfg.codec!r}", fix="use auto, h264, hevc or av1")
+        self.encoder = choose_encoder(self.codec_family, self.out_w, self.out_h)
+        self.preset = cfg.preset or choose_preset(self.out_w, self.out_h, cfg.fps)
+        self.meta = self._build_meta()
+
+        from .input_x11 import X11Input
+        from .window_x11 import X11WindowWatcher
+
+        self.input = X11Input(self.on_input, raw=cfg.raw_mouse)
+        self.watcher = X11WindowWatcher(self.on_window)
+        self.watcher.start()
+        if not self.watcher.supported:
+            msg = "the window manager does not publish _NET_ACTIVE_WINDOW: no window events"
+            if cfg.window:
+                msg += f"; --window {cfg.window!r} stays paused until a matching window is reported"
+            self.log(msg)
+        if cfg.control:
+            from .control import ControlServer
+
+            self.control = ControlServer(self.handle_command, cfg.control_name)
+            self.control.start()
+        self.t_start = time.monotonic_ns()
+        self.input.start()
+        self.meta.extra["raw_mouse"] = self.input.raw_available
+        if not self.input.raw_available and cfg.raw_mouse:
+            self.log(f"raw mouse motion unavailable ({self.input.raw_error}); recording absolute positions only")
+        self._spawn(self._write_loop, "d2e-writer")
+        self._spawn(self._encode_loop, "d2e-encoder")
+        self._spawn(self._grab_loop, "d2e-grab")
+        self.log(f"capturing keyboard and mouse input now (pause: {cfg.hotkey_pause}, stop: {cfg.hotkey_stop})")
+        self.log(f"screen {self.region.width}x{self.region.height}+{self.region.x}+{self.region.y} -> "
+                 f"{self.out_w}x{self.out_h} @ {cfg.fps:g} fps, {self.encoder} {self.preset}, "
+                 f"into {segment_base(cfg.out, 0 if cfg.segment_minutes else None)}.mcap + .mkv")
+
+    def wait(self) -> None:
+        """Block until a stop is requested (duration, signal, hotkey, control, low disk, error), then stop."""
+        deadline = self.t_start + round(self.cfg.duration * 1e9) if self.cfg.duration else None
+        next_disk = time.monotonic() + 2.0
+        while not self._stop.is_set():
+            timeout = 0.2
+            if deadline is not None:
+                left = (deadline - time.monotonic_ns()) / 1e9
+                if left <= 0:
+                    self.request_stop("duration")
+                    break
+                timeout = min(timeout, left)
+            self._stop.wait(timeout)
+            if time.monotonic() >= next_disk:
+                next_disk = time.monotonic() + 2.0
+                try:
+                    self._check_disk()
+                except D2EError as exc:
+                    self.log(f"stopping: {exc.line()}")
+                    self.request_stop("low_disk")
+        self.stop()
+
+    def stop(self) -> dict[str, Any]:
+        """Stop capturing, drain the queues, finish both files. Safe to call twice."""
+        if self._done.is_set():
+            return self.summary
+        self.request_stop(self.stop_reason or "stop")
+        if self.pauses and self.pauses[-1][1] is None:
+            self.pauses[-1][1] = time.monotonic_ns()
+        for part in (self.input, self.watcher):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.stop()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        if self.control is not None:
+            self.control.close()
+        self._done.set()
+        self.summary = {**self.status(), "files": [str(p) for p in self.paths]}
+        self.log(f"stopped ({self.stop_reason}): {self.frames_written} frames, {self.dropped_total} dropped, "
+                 f"{self.events_written} events -> {', '.join(str(p) for p in self.paths)}")
+        if self._errors:
+            raise D2EError(f"recording stopped by an error: {self._errors[0]!r}")
+        return self.summary
+
+    # -- control -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic_ns()
+        frames = [t for t in self._recent_frames if now - t < 2_000_000_000]
+        events = [t for t in self._recent_events if now - t < 2_000_000_000]
+        size = 0
+        for p in self.paths:
+            for suffix in (".mcap", ".mkv"):
+                with contextlib.suppress(OSError):
+                    size += p.with_suffix(suffix).stat().st_size
+        total = self.frames_written + self.dropped_total
+        return {
+            "ok": True, "pid": os.getpid(),
+            "state": "stopping" if self._stop.is_set() else "recording" if self.capturing else "paused",
+            "paused_reason": None if self.capturing else (self.pauses[-1][2] if self.pauses else ""),
+            "seconds": round((now - self.t_start) / 1e9, 1) if self.t_start else 0.0,
+            "fps": round(len(frames) / 2.0, 1), "frames": self.frames_written, "dropped": self.dropped_total,
+            "dropped_pct": round(100 * self.dropped_total / total, 2) if total else 0.0,
+            "events": self.events_written, "events_per_s": round(len(events) / 2.0, 1),
+            "bytes": size, "segment": self.segment, "output": str(self.paths[-1]) if self.paths else None,
+        }
+
+    def handle_command(self, cmd: str) -> dict[str, Any]:
+        if cmd == "pause":
+            self.pause("paused by 'd2e record pause'")
+        elif cmd == "resume":
+            self.resume("resumed by 'd2e record resume'")
+        elif cmd == "stop":
+            self.request_stop("control")
+        elif cmd != "status":
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        return self.status()
