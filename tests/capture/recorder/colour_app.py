@@ -17,6 +17,19 @@ PALETTE = ["#202020", "#e03030", "#30c030", "#3050e0", "#e0e030", "#30e0e0", "#e
 RGB = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in PALETTE]
 
 
+def _texture(w: int, h: int) -> bytes:
+    """A PPM picture with the statistics of a game scene rather than flat colour: smooth gradients,
+    8-px tiles of varying brightness and a little pixel noise (so compression figures mean something)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([128 + 70 * np.sin(x / 37 + c) * np.cos(y / 23 - c) for c in (0.0, 2.0, 4.0)], axis=-1)
+    tiles = rng.normal(0, 25, (h // 8 + 1, w // 8 + 1, 3)).repeat(8, 0).repeat(8, 1)[:h, :w]
+    img = np.clip(base + tiles + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+    return f"P6 {w} {h} 255\n".encode() + img.tobytes()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--title", default="d2e colour app")
@@ -39,14 +52,19 @@ def main() -> None:
 
     root.bind_all("<KeyPress>", on_key)
     if args.animate:
-        w = int(args.geometry.split("x")[0])
-        bar = canvas.create_rectangle(0, 0, 40, 4000, fill="#808080", outline="")
+        w, h = (int(v) for v in args.geometry.split("+")[0].split("x"))
+        # game-like moving content in the top three quarters (the bottom shows only the key colour):
+        # a scrolling textured picture (gradients, tiles, fine noise), a moving bar and a changing text
+        picture = tk.PhotoImage(data=_texture(2 * w, h * 3 // 4), format="PPM")
+        image = canvas.create_image(0, 0, image=picture, anchor="nw")
+        bar = canvas.create_rectangle(0, 0, 40, h * 3 // 4, fill="#808080", outline="")
         text = canvas.create_text(10, 10, anchor="nw", fill="white", font=("TkFixedFont", 14))
         pos = [0]
 
         def step() -> None:
             pos[0] = (pos[0] + 7) % max(1, w)
-            canvas.coords(bar, pos[0], 0, pos[0] + 40, 4000)
+            canvas.coords(image, -pos[0], 0)
+            canvas.coords(bar, pos[0], 0, pos[0] + 40, h * 3 // 4)
             canvas.itemconfigure(text, text=f"frame {pos[0]:5d} keys {count[0]}")
             root.after(16, step)
 

@@ -238,3 +238,27 @@ def test_segments_lose_nothing(xserver: XServer, tmp_path: Path) -> None:
         _assert_valid(part)
         presses += [k for a, k in _keys(part) if a == "press"]
     assert "".join(presses) == text
+
+
+def test_background_status_and_stop(xserver: XServer, tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "bg.mcap"
+
+    def d2e(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "d2e.cli", *args], env=xserver.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    started = d2e("record", str(out), "--background", "--fps", "10")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "recording in the background" in started.stdout
+    xserver.xdo("mousemove", 500, 400)
+    xserver.xdo("key", "z")
+    time.sleep(0.5)
+    status = json.loads(d2e("record", "status", "--json").stdout)
+    assert status["state"] == "recording" and status["frames"] > 0 and status["events"] >= 2
+    stopped = d2e("record", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert d2e("record", "status").returncode != 0  # nothing running any more
+    _assert_valid(out)
+    assert ("press", "z") in _keys(out)

@@ -1,0 +1,77 @@
+"""Recorder logic that needs no X server: clock mapping, raw-event parsing, key names, hotkeys, pausing."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from capture.recorder.input_x11 import keysym_name, parse_raw_event
+from capture.recorder.recorder import Recorder, RecorderConfig, parse_hotkey, segment_base
+from capture.recorder.timebase import server_ms_to_ns
+from capture.schema import KeyboardEvent, MouseEvent, WindowEvent
+
+
+def test_server_time_maps_onto_monotonic_and_unwraps() -> None:
+    now = 7_000_123_456_789
+    assert server_ms_to_ns(7_000_100, now) == 7_000_100_500_000  # 23 ms ago, middle of the ms
+    assert server_ms_to_ns(7_000_123, now) == 7_000_123_456_789  # this very ms: never after "now"
+    wrapped_now = (1 << 32) * 1_000_000 + 5_000_000_000  # 49.7 days + 5 s
+    assert server_ms_to_ns(4_000, wrapped_now) == wrapped_now - 1_000_000_000 + 500_000
+    assert server_ms_to_ns(1_000, now) is None  # hours off: not our clock
+
+
+def test_parse_xi2_raw_motion() -> None:
+    # deviceid, time, detail, sourceid, valuators_len, flags, pad; mask bits 0 and 1; accel then raw FP3232
+    body = struct.pack("=HIIHHI4x", 2, 1234, 0, 6, 1, 0) + struct.pack("=I", 0b11)
+    body += struct.pack("=iIiI", 50, 0, 10, 0) + struct.pack("=iIiI", 25, 0, -5, 1 << 31)
+    t_ms, detail, source, values = parse_raw_event(body)
+    assert (t_ms, detail, source) == (1234, 0, 6)
+    assert values == {0: 25.0, 1: -4.5}
+
+
+def test_key_names_are_unshifted_and_platform_neutral() -> None:
+    assert keysym_name(0x31, None) == "1"
+    assert keysym_name(0x41, None) == "a"
+    assert keysym_name(0xFFE3, "Control_L") == "ctrl"
+    assert keysym_name(0xFFB5, "KP_5") == "num_5"
+    assert keysym_name(0xFF0D, "Return") == "enter"
+    assert keysym_name(0x20, None) == "space"
+    assert parse_hotkey("Ctrl+Shift+F9") == frozenset({"ctrl", "shift", "f9"})
+
+
+def test_segment_names() -> None:
+    assert segment_base(Path("a/run.mcap"), None) == Path("a/run")
+    assert segment_base(Path("a/run"), 3) == Path("a/run_003")
+
+
+def _kb(t: int, action: str, key: str) -> KeyboardEvent:
+    return KeyboardEvent(t, action, key, 0)
+
+
+def test_pause_hotkey_and_window_rules_drop_events(tmp_path: Path) -> None:
+    rec = Recorder(RecorderConfig(out=tmp_path / "x.mcap", exclude_window="secret", log=lambda _line: None))
+    got = rec.events
+    rec.on_window(WindowEvent(1, "notes", "editor"))
+    rec.on_input(_kb(2, "press", "a"))
+    rec.on_input(_kb(3, "press", "ctrl_r"))
+    rec.on_input(_kb(4, "press", "shift"))
+    rec.on_input(_kb(5, "press", "f9"))  # hotkey: pause
+    assert rec.user_paused
+    rec.on_input(_kb(6, "release", "a"))  # press is in the file, but we are paused: dropped
+    rec.on_input(MouseEvent(7, "move", 1, 1))
+    rec.on_input(_kb(8, "press", "f9"))  # hotkey again: resume
+    rec.on_input(_kb(9, "release", "f9"))
+    rec.on_input(_kb(10, "release", "a"))  # already released once while paused: only one release counts
+    rec.on_window(WindowEvent(11, "Secret vault", "pw"))
+    rec.on_input(_kb(12, "press", "b"))
+    rec.on_window(WindowEvent(13, "notes", "editor"))
+    rec.on_input(_kb(14, "release", "b"))  # its press was excluded
+    items = []
+    while not got.empty():
+        items.append(got.get())
+    keys = [(m.action, m.key) for m in items if isinstance(m, KeyboardEvent)]
+    assert keys == [("press", "a"), ("press", "ctrl_r"), ("press", "shift"), ("release", "a")]
+    titles = [m.title for m in items if isinstance(m, WindowEvent)]
+    assert "Secret vault" not in titles and titles[-1] == "notes"
+    assert not [m for m in items if isinstance(m, MouseEvent)]
+    assert len(rec.pauses) == 2 and all(p[1] is not None for p in rec.pauses)
