@@ -403,10 +403,12 @@ class Recorder:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _build_meta(self) -> RecordingMeta:
-        from .input_x11 import x11_settings
-
         screens = list_screens()[1:]
-        settings = x11_settings() if sys.platform.startswith("linux") else {}
+        settings: dict[str, Any] = {}
+        if sys.platform.startswith("linux") and os.environ.get("DISPLAY"):
+            from .input_x11 import x11_settings
+
+            settings = x11_settings()
         return RecordingMeta(
             source="recorder",
             screens=screens,
@@ -454,13 +456,23 @@ class Recorder:
         self.preset = cfg.preset or choose_preset(self.out_w, self.out_h, cfg.fps)
         self.meta = self._build_meta()
 
-        from .input_x11 import X11Input
-        from .window_x11 import X11WindowWatcher
+        x11 = sys.platform.startswith("linux") and bool(os.environ.get("DISPLAY"))
+        if x11:
+            from .input_x11 import X11Input
+            from .window_x11 import X11WindowWatcher
 
-        self.input = X11Input(self.on_input, raw=cfg.raw_mouse)
-        self.watcher = X11WindowWatcher(self.on_window)
-        self.watcher.start()
-        if not self.watcher.supported:
+            self.input = X11Input(self.on_input, raw=cfg.raw_mouse)
+            self.watcher = X11WindowWatcher(self.on_window)
+            self.watcher.start()
+        else:
+            from .input_pynput import PynputInput
+
+            self.input = PynputInput(self.on_input)
+            self.meta.extra["event_time"] = "callback"
+            self.log("not X11: event times are callback times, no raw mouse, no window events")
+            if cfg.window:
+                raise D2EError("--window needs X11 window tracking", fix="leave it out on this platform")
+        if self.watcher is not None and not self.watcher.supported:
             msg = "the window manager does not publish _NET_ACTIVE_WINDOW: no window events"
             if cfg.window:
                 msg += f"; --window {cfg.window!r} stays paused until a matching window is reported"

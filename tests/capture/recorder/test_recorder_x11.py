@@ -225,7 +225,8 @@ def test_pause_hotkey_and_excluded_window(xserver: XServer, tmp_path: Path) -> N
 
 def test_segments_lose_nothing(xserver: XServer, tmp_path: Path) -> None:
     out = tmp_path / "seg.mcap"
-    rec = RecorderProc(xserver, out, "--fps", "20", "--segment-minutes", str(1.0 / 60), "--duration", "3.5")
+    rec = RecorderProc(xserver, out, "--fps", "20", "--segment-minutes", str(1.0 / 60), "--duration", "3.5",
+                       "--size", "320x240")
     xserver.xdo("mousemove", 500, 400)
     text = "abcdefghijklmnopqrstuvwxyz" * 2
     xserver.xdo("type", "--delay", "40", text)
@@ -236,6 +237,7 @@ def test_segments_lose_nothing(xserver: XServer, tmp_path: Path) -> None:
     presses = []
     for part in parts:
         _assert_valid(part)
+        assert {(f.width, f.height) for f in _read(part, "screen")} == {(320, 240)}
         presses += [k for a, k in _keys(part) if a == "press"]
     assert "".join(presses) == text
 

@@ -75,3 +75,37 @@ def test_pause_hotkey_and_window_rules_drop_events(tmp_path: Path) -> None:
     assert "Secret vault" not in titles and titles[-1] == "notes"
     assert not [m for m in items if isinstance(m, MouseEvent)]
     assert len(rec.pauses) == 2 and all(p[1] is not None for p in rec.pauses)
+
+
+def test_window_regex_records_only_matching_windows(tmp_path: Path) -> None:
+    rec = Recorder(RecorderConfig(out=tmp_path / "x.mcap", window="game", log=lambda _line: None))
+    assert not rec.capturing  # nothing known to match yet
+    rec.on_window(WindowEvent(1, "terminal", "xterm"))
+    rec.on_input(_kb(2, "press", "a"))
+    rec.on_window(WindowEvent(3, "My Game", "game.x86_64"))
+    rec.on_input(_kb(4, "press", "b"))
+    keys = []
+    while not rec.events.empty():
+        m = rec.events.get()
+        keys += [m.key] if isinstance(m, KeyboardEvent) else []
+    assert keys == ["b"] and rec.capturing
+
+
+def test_free_disk_guard_refuses_to_start(tmp_path: Path) -> None:
+    import pytest
+
+    from capture.errors import D2EError
+
+    rec = Recorder(RecorderConfig(out=tmp_path / "x.mcap", min_free_gb=1e9, log=lambda _line: None))
+    with pytest.raises(D2EError, match="free"):
+        rec.start()
+
+
+def test_pynput_key_names() -> None:
+    from types import SimpleNamespace
+
+    from capture.recorder.input_pynput import key_name
+
+    assert key_name(SimpleNamespace(name="ctrl_l")) == "ctrl"
+    assert key_name(SimpleNamespace(name=None, char="A")) == "a"
+    assert key_name(SimpleNamespace(name=None, char=None, vk=65307)) == "vk_65307"
