@@ -69,6 +69,7 @@ class App:
     """The colour app (tests/capture/recorder/colour_app.py) as a process; ``window_id`` is its frame."""
 
     def __init__(self, xs: XServer, *args: str):
+        pytest.importorskip("tkinter", reason="tkinter is missing (apt-get install python3-tk)")
         self.proc = subprocess.Popen([sys.executable, str(APP), *args], env=xs.env, stdout=subprocess.PIPE,
                                      text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
