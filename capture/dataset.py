@@ -228,7 +228,7 @@ class WindowDataset:
     def _open(self, ri: int) -> tuple[RecordingReader, VideoReader]:
         if ri not in self._readers:
             reader = RecordingReader(self.entries[ri].path)
-            self._readers[ri] = (reader, VideoReader(reader.video_path))
+            self._readers[ri] = (reader, VideoReader(reader.video_path, threads=1 if _in_worker() else 0))
         return self._readers[ri]
 
     def events(self, ri: int, start_ns: int, end_ns: int) -> list[Any]:
@@ -279,26 +279,76 @@ class WindowDataset:
                 "mouse": mouse, "recording": ri}
 
 
+def _in_worker() -> bool:
+    try:
+        from torch.utils.data import get_worker_info
+    except ImportError:
+        return False
+    return get_worker_info() is not None
+
+
+class BlockShuffleSampler:
+    """Shuffles blocks of consecutive windows of one recording, not single windows.
+
+    Random single windows make every read a seek to the previous keyframe plus a decode forward (up to
+    a GOP of frames thrown away); within a block the decoder just continues. Blocks are small (default
+    8 windows) so batches still mix recordings; a new order each epoch (``set_epoch``) as usual.
+    """
+
+    def __init__(self, dataset: WindowDataset, block: int = 8, seed: int = 0):
+        self.block, self.seed, self.epoch = block, seed, 0
+        blocks: list[list[int]] = []
+        for i, (ri, _start) in enumerate(dataset.windows):
+            if not blocks or len(blocks[-1]) >= block or dataset.windows[blocks[-1][0]][0] != ri:
+                blocks.append([])
+            blocks[-1].append(i)
+        self.blocks = blocks
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = list(range(len(self.blocks)))
+        random.Random(self.seed + self.epoch).shuffle(order)
+        self.epoch += 1
+        for b in order:
+            yield from self.blocks[b]
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+
+def make_loader(ds: Any, *, batch_size: int, shuffle: bool, num_workers: int = 0, pad_id: int = 0, seed: int = 0):
+    """A ``DataLoader`` with spawned workers (PyAV is not fork-safe) and padded token batches; window
+    datasets are shuffled by blocks (``BlockShuffleSampler``), other datasets window by window."""
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from .collate import Collate
+
+    sampler = None
+    if shuffle:
+        sampler = (BlockShuffleSampler(ds, seed=seed) if isinstance(ds, WindowDataset)
+                   else RandomSampler(ds, generator=torch.Generator().manual_seed(seed)))
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
+                      multiprocessing_context="spawn" if num_workers > 0 else None)
+
+
 def make_datamodule(train: WindowDataset, val: WindowDataset | None, *, batch_size: int = 16, num_workers: int = 2,
                     pad_id: int = 0, seed: int = 0):
     """A Lightning ``DataModule`` over the two datasets (spawned workers, padded token batches)."""
     import pytorch_lightning as pl
-    import torch
-    from torch.utils.data import DataLoader
 
-    from .collate import Collate
+    def loader(ds: WindowDataset, shuffle: bool):
+        return make_loader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, pad_id=pad_id,
+                           seed=seed)
 
     class GameDataModule(pl.LightningDataModule):
-        def _loader(self, ds: WindowDataset, shuffle: bool) -> DataLoader:
-            return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,  # type: ignore[arg-type]
-                              collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
-                              multiprocessing_context="spawn" if num_workers > 0 else None,
-                              generator=torch.Generator().manual_seed(seed))
+        def train_dataloader(self):
+            return loader(train, True)
 
-        def train_dataloader(self) -> DataLoader:
-            return self._loader(train, True)
-
-        def val_dataloader(self) -> DataLoader | list:
-            return self._loader(val, False) if val is not None and len(val) else []
+        def val_dataloader(self):
+            return loader(val, False) if val is not None and len(val) else []
 
     return GameDataModule()

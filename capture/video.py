@@ -12,6 +12,7 @@ offline transcoding).
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ class VideoReader:
     One instance keeps its decoder open, so consecutive reads in time order never seek twice.
     """
 
-    def __init__(self, path: str | os.PathLike, *, threads: int = 0):
+    def __init__(self, path: str | os.PathLike, *, threads: int = 0, recent_frames: int = 32):
         self.path = str(path)
         source = open_read(path) if is_url(path) else self.path
         if not is_url(path) and not Path(self.path).exists():
@@ -193,13 +194,16 @@ class VideoReader:
         if not self._container.streams.video:
             raise D2EError("file has no video stream", path=self.path)
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
-        if threads:
-            self._stream.codec_context.thread_count = threads
+        if threads != 1:  # one thread in DataLoader workers: the workers are the parallelism
+            self._stream.thread_type = "AUTO"
+            if threads:
+                self._stream.codec_context.thread_count = threads
         self._iter: Iterator[av.VideoFrame] | None = None
         self._pending: av.VideoFrame | None = None
         self._last_pts_ns: int | None = None
-        self._returned: av.VideoFrame | None = None
+        # the last decoded frames: re-reading a recent frame (overlapping windows, one frame per several
+        # ticks) costs nothing instead of a seek back to the keyframe
+        self._recent: collections.deque[tuple[int, av.VideoFrame]] = collections.deque(maxlen=recent_frames)
 
     @property
     def time_base(self) -> Fraction:
@@ -228,13 +232,14 @@ class VideoReader:
         return self.frame_obj_at(pts_ns, tolerance_ns=tolerance_ns).to_ndarray(format=fmt)
 
     def frame_obj_at(self, pts_ns: int, *, tolerance_ns: int = 500_000) -> av.VideoFrame:
-        if self._returned is not None and abs(self._pts_ns(self._returned) - pts_ns) <= tolerance_ns:
-            return self._returned  # the same frame again (e.g. one frame spanning several ticks)
+        for t, frame in reversed(self._recent):  # the same or a recent frame again: overlapping windows
+            if abs(t - pts_ns) <= tolerance_ns:
+                return frame
         last = None
         for frame in self._frames_from(pts_ns):
             t = self._pts_ns(frame)
+            self._recent.append((t, frame))
             if abs(t - pts_ns) <= tolerance_ns:
-                self._returned = frame
                 return frame
             if t > pts_ns:
                 self._pending = frame
