@@ -6,6 +6,7 @@ desktop, and with ``XDG_RUNTIME_DIR`` in a temp folder, so they never talk to a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import pytest
 
 APP = Path(__file__).with_name("colour_app.py")
 ROOT = Path(__file__).resolve().parents[3]
+_STARTED: list[subprocess.Popen] = []  # every process a test started, ended by the fixture if a test failed
 
 
 class XServer:
@@ -76,6 +78,7 @@ class App:
         if not line.startswith("ready"):
             self.close()
             raise RuntimeError(f"colour app did not start: {line!r}")
+        _STARTED.append(self.proc)
         self.window_id = _toplevel(xs.display, int(line.split()[1]))
 
     def close(self) -> None:
@@ -94,6 +97,7 @@ class RecorderProc:
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen([sys.executable, "-m", "d2e.cli", "record", str(out), *args], env=xs.env,
                                      stdout=subprocess.DEVNULL, stderr=self._log_file, cwd=ROOT)
+        _STARTED.append(self.proc)
         deadline = time.monotonic() + 30
         while "capturing keyboard" not in self.text():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -132,5 +136,13 @@ def xserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
     try:
         yield XServer(f":{number}", runtime)
     finally:
+        for child in _STARTED:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+        _STARTED.clear()
+        for pid_file in runtime.glob("*.pid"):  # a background recorder left by a failed test
+            with contextlib.suppress(ValueError, OSError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
         proc.terminate()
         proc.wait(timeout=10)
