@@ -16,7 +16,9 @@ PyAV is not fork-safe, so ``GameDataModule`` spawns them (DESIGN 3.6).
 
 from __future__ import annotations
 
+import os
 import random
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,47 +128,74 @@ class WindowSpec:
             raise D2EError(f"aspect must be stretch, pad or crop, got {self.aspect!r}")
 
 
+class EventTable:
+    """A recording's input events, prepared once so that each window's labels cost a few array lookups.
+
+    Built per worker on the first window of a recording: the raw events in time order (pointer button and
+    scroll events become raw flags when the file has no raw buttons, as in ``capture.tokens``), the raw
+    mouse motion as arrays, and each key's and button's down intervals. Intervals make "held since before
+    the window" exact however long ago the press was, and avoid re-walking thousands of 1 kHz mouse
+    events before every window.
+    """
+
+    def __init__(self, events: Sequence[Any]):
+        self.events = sorted(as_raw_events(events), key=lambda e: e.t_ns)
+        self.t = np.fromiter((e.t_ns for e in self.events), np.int64, len(self.events))
+        mouse = [e for e in self.events if isinstance(e, RawMouseEvent)]
+        self.mouse_t = np.fromiter((e.t_ns for e in mouse), np.int64, len(mouse))
+        self.mouse_d = np.array([(e.dx, e.dy) for e in mouse], np.float32).reshape(-1, 2)
+        never = np.iinfo(np.int64).max
+        key_iv: list[tuple[int, int, int]] = []
+        btn_iv: list[tuple[int, int, int]] = []
+        key_down: dict[int, int] = {}
+        btn_down: dict[int, int] = {}
+        for e in self.events:
+            if isinstance(e, KeyboardEvent):
+                if e.action == "press":
+                    key_down.setdefault(e.vk, e.t_ns)
+                elif e.vk in key_down:
+                    key_iv.append((e.vk, key_down.pop(e.vk), e.t_ns))
+            elif e.button_flags:
+                for flag, (b, is_up) in _FLAG_BUTTON.items():
+                    if e.button_flags & flag:
+                        if not is_up:
+                            btn_down.setdefault(b, e.t_ns)
+                        elif b in btn_down:
+                            btn_iv.append((b, btn_down.pop(b), e.t_ns))
+        key_iv += [(vk, t, never) for vk, t in key_down.items()]
+        btn_iv += [(b, t, never) for b, t in btn_down.items()]
+        self.key_iv = np.array(key_iv, np.int64).reshape(-1, 3)
+        self.btn_iv = np.array(btn_iv, np.int64).reshape(-1, 3)
+
+    def between(self, start_ns: int, end_ns: int) -> list[Any]:
+        """The events with ``start_ns <= t < end_ns``."""
+        lo, hi = np.searchsorted(self.t, [start_ns, end_ns])
+        return self.events[lo:hi]
+
+    def ticks(self, start_ns: int, n: int, vks: Sequence[int],
+              tick_ns: int = GRID_NS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dense labels of ``n`` ticks from ``start_ns``: keys (n, K) and buttons (n, 5) down at any time in
+        a tick (the tick of a release included), mouse (n, 2) summed raw motion."""
+        end_ns = start_ns + n * tick_ns
+        keys = np.zeros((n, len(vks)), bool)
+        col = {vk: i for i, vk in enumerate(vks)}
+        for vk, s, e in self.key_iv[(self.key_iv[:, 2] >= start_ns) & (self.key_iv[:, 1] < end_ns)].tolist():
+            if vk in col:
+                keys[max(0, (s - start_ns) // tick_ns):(e - start_ns) // tick_ns + 1, col[vk]] = True
+        buttons = np.zeros((n, len(BUTTON_NAMES)), bool)
+        for b, s, e in self.btn_iv[(self.btn_iv[:, 2] >= start_ns) & (self.btn_iv[:, 1] < end_ns)].tolist():
+            buttons[max(0, (s - start_ns) // tick_ns):(e - start_ns) // tick_ns + 1, b] = True
+        lo, hi = np.searchsorted(self.mouse_t, [start_ns, end_ns])
+        mouse = np.zeros((n, 2), np.float32)
+        np.add.at(mouse, (self.mouse_t[lo:hi] - start_ns) // tick_ns, self.mouse_d[lo:hi])
+        return keys, buttons, mouse
+
+
 def tick_labels(events: Sequence[Any], start_ns: int, n: int, vks: Sequence[int],
                 tick_ns: int = GRID_NS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense labels per tick: keys (n, K) and buttons (n, 5) down at any time in the tick, and mouse (n, 2)
-    summed raw motion. ``events`` must include those before ``start_ns`` that set the state entering it."""
-    col = {vk: i for i, vk in enumerate(vks)}
-    keys = np.zeros((n, len(vks)), bool)
-    buttons = np.zeros((n, len(BUTTON_NAMES)), bool)
-    mouse = np.zeros((n, 2), np.float32)
-    key_down: dict[int, int] = {}  # column -> tick it went down (clamped to 0)
-    btn_down: dict[int, int] = {}
-    for e in sorted(as_raw_events(events), key=lambda e: e.t_ns):
-        k = (e.t_ns - start_ns) // tick_ns
-        if k >= n:
-            break
-        kc = max(0, int(k))
-        if isinstance(e, KeyboardEvent) and e.vk in col:
-            c = col[e.vk]
-            if e.action == "press":
-                key_down.setdefault(c, kc)
-            elif c in key_down:
-                if k >= 0:
-                    keys[key_down.pop(c):kc + 1, c] = True
-                else:
-                    key_down.pop(c)
-        elif isinstance(e, RawMouseEvent):
-            if k >= 0:
-                mouse[kc, 0] += e.dx
-                mouse[kc, 1] += e.dy
-            for flag, (b, is_up) in _FLAG_BUTTON.items():
-                if e.button_flags & flag:
-                    if not is_up:
-                        btn_down.setdefault(b, kc)
-                    elif b in btn_down:
-                        start = btn_down.pop(b)
-                        if k >= 0:
-                            buttons[start:kc + 1, b] = True
-    for c, start in key_down.items():
-        keys[start:, c] = True
-    for b, start in btn_down.items():
-        buttons[start:, b] = True
-    return keys, buttons, mouse
+    """Dense labels per tick (see ``EventTable.ticks``) from a list of events, which must include those
+    before ``start_ns`` that set the key/button state entering it."""
+    return EventTable(events).ticks(start_ns, n, vks, tick_ns)
 
 
 def fit_frame(frame, size: int, aspect: str = "stretch", scaler=None) -> np.ndarray:
@@ -197,17 +226,39 @@ def fit_frame(frame, size: int, aspect: str = "stretch", scaler=None) -> np.ndar
     return out
 
 
+class _Open:
+    """What a worker keeps open for one recording: reader, decoder, its own scaler (a scaler rebuilds its
+    context whenever the input size changes, so recordings must not share one), events, and the last
+    resized frames (overlapping windows and frames shown for several ticks are resized once)."""
+
+    def __init__(self, path: str, threads: int):
+        self.reader = RecordingReader(path)
+        self.video = VideoReader(self.reader.video_path, threads=threads)
+        self.table: EventTable | None = None
+        self.scaler: Any = None
+        self.fitted: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def close(self) -> None:
+        self.video.close()
+        self.reader.close()
+
+
 class WindowDataset:
     """Map-style dataset of windows (a ``torch.utils.data.Dataset`` by duck typing: no torch import here).
 
     ``ds[i]`` is a dict: ``frames`` (T, S, S, 3) uint8, ``times`` (T,) int64 grid times, ``tokens``
     (list of ids), ``keys`` (T, K) bool, ``buttons`` (T, 5) bool, ``mouse`` (T, 2) float32, ``recording``.
+
+    Each process keeps at most ``max_open`` recordings open (decoder, events), least recently used
+    closed first: enough for block-shuffled batches, bounded for datasets of thousands of recordings.
     """
 
-    def __init__(self, entries: Sequence[RecordingEntry], spec: WindowSpec, vocab: Vocabulary | None = None):
+    def __init__(self, entries: Sequence[RecordingEntry], spec: WindowSpec, vocab: Vocabulary | None = None,
+                 *, max_open: int = 16):
         self.entries = list(entries)
         self.spec = spec
         self.vocab = vocab or Vocabulary.default()
+        self.max_open = max_open
         if not spec.vks:
             spec.vks = sorted({vk for e in self.entries for vk in e.vks})
         stride = spec.stride or spec.frames
@@ -215,32 +266,34 @@ class WindowDataset:
         for ri, e in enumerate(self.entries):
             for start in range(0, e.grid_len - spec.frames + 1, stride):
                 self.windows.append((ri, start))
-        self._readers: dict[int, tuple[RecordingReader, VideoReader]] = {}
-        self._events: dict[int, tuple[np.ndarray, list[Any]]] = {}
-        self._scaler: Any = None
+        self._open_recs: OrderedDict[int, _Open] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getstate__(self) -> dict[str, Any]:  # workers open their own files
-        return {**self.__dict__, "_readers": {}, "_events": {}, "_scaler": None}
+        return {**self.__dict__, "_open_recs": OrderedDict()}
 
-    def _open(self, ri: int) -> tuple[RecordingReader, VideoReader]:
-        if ri not in self._readers:
-            reader = RecordingReader(self.entries[ri].path)
-            self._readers[ri] = (reader, VideoReader(reader.video_path, threads=1 if _in_worker() else 0))
-        return self._readers[ri]
+    def _open(self, ri: int) -> _Open:
+        rec = self._open_recs.get(ri)
+        if rec is None:
+            while len(self._open_recs) >= max(1, self.max_open):
+                self._open_recs.popitem(last=False)[1].close()
+            # one decoder thread in DataLoader workers: the workers are the parallelism
+            rec = self._open_recs[ri] = _Open(self.entries[ri].path, threads=1 if _in_worker() else 0)
+        self._open_recs.move_to_end(ri)
+        return rec
+
+    def table(self, ri: int) -> EventTable:
+        """Recording ``ri``'s events, read once per process (small next to its video: ~10 bytes each on disk)."""
+        rec = self._open(ri)
+        if rec.table is None:
+            rec.table = EventTable(list(rec.reader.iter(topics=["keyboard", "mouse", "mouse/raw"])))
+        return rec.table
 
     def events(self, ri: int, start_ns: int, end_ns: int) -> list[Any]:
-        """Input events of recording ``ri`` in ``[start_ns, end_ns)``; a recording's events are read once per
-        worker and kept (they are small next to its video: ~10 bytes per event on disk)."""
-        if ri not in self._events:
-            reader, _video = self._open(ri)
-            evs = [m for m in reader.iter(topics=["keyboard", "mouse", "mouse/raw"])]
-            self._events[ri] = (np.array([m.t_ns for m in evs], np.int64), evs)
-        times, evs = self._events[ri]
-        lo, hi = np.searchsorted(times, [start_ns, end_ns])
-        return evs[lo:hi]
+        """Input events of recording ``ri`` in ``[start_ns, end_ns)`` (pointer buttons as raw flags)."""
+        return self.table(ri).between(start_ns, end_ns)
 
     def grid_frames(self, ri: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Grid times and, for each, the index of the frame shown then (last captured at or before it)."""
@@ -249,32 +302,32 @@ class WindowDataset:
         idx = np.searchsorted(e.frame_t, times, side="right") - 1
         return times, np.clip(idx, 0, len(e.frame_t) - 1)
 
+    def _frame(self, ri: int, k: int) -> np.ndarray:
+        rec = self._open(ri)
+        img = rec.fitted.get(k)
+        if img is None:
+            if rec.scaler is None:
+                from av.video.reformatter import VideoReformatter
+
+                rec.scaler = VideoReformatter()
+            frame = rec.video.frame_obj_at(int(self.entries[ri].frame_pts[k]))
+            img = rec.fitted[k] = fit_frame(frame, self.spec.image_size, self.spec.aspect, rec.scaler)
+            if len(rec.fitted) > 2 * self.spec.frames:
+                rec.fitted.popitem(last=False)
+        return img
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         ri, start = self.windows[i]
         spec = self.spec
-        entry = self.entries[ri]
-        _reader, video = self._open(ri)
-        if self._scaler is None:
-            from av.video.reformatter import VideoReformatter
-
-            self._scaler = VideoReformatter()
         times, idx = self.grid_frames(ri, start, spec.frames)
         frames = np.empty((spec.frames, spec.image_size, spec.image_size, 3), np.uint8)
-        last = -1
-        for j, k in enumerate(idx):
-            if k == last:
-                frames[j] = frames[j - 1]
-                continue
-            frames[j] = fit_frame(video.frame_obj_at(int(entry.frame_pts[k])), spec.image_size, spec.aspect,
-                                  self._scaler)
-            last = k
+        for j, k in enumerate(idx.tolist()):
+            frames[j] = self._frame(ri, k)
         tau = spec.tau_ms * 1_000_000
         t0, t_end = int(times[0]), int(times[-1]) + GRID_NS
-        # events up to 5 s before the window tell which keys/buttons are already held when it starts
-        events = self.events(ri, t0 - 5_000_000_000, t_end)
-        keys, buttons, mouse = tick_labels(events, t0, spec.frames, spec.vks)
-        in_window = [m for m in events if t0 - tau <= m.t_ns < t_end]
-        tokens = encode_window(in_window, [int(t) for t in times], tau, self.vocab)
+        table = self.table(ri)
+        keys, buttons, mouse = table.ticks(t0, spec.frames, spec.vks)
+        tokens = encode_window(table.between(t0 - tau, t_end), times.tolist(), tau, self.vocab)
         return {"frames": frames, "times": times, "tokens": tokens, "keys": keys, "buttons": buttons,
                 "mouse": mouse, "recording": ri}
 
@@ -318,6 +371,26 @@ class BlockShuffleSampler:
         return sum(len(b) for b in self.blocks)
 
 
+def _worker_init(_worker_id: int) -> None:
+    """End a spawned worker with ``os._exit`` once Python has finished with it.
+
+    Torch abandons a worker's result-queue thread when the loader is dropped mid-epoch (``max_steps``,
+    a benchmark, Ctrl-C); if that thread is still inside native code when the process runs its C++
+    static destructors, the worker dies with "terminate called without an active exception" and the
+    parent prints a "killed by signal: Aborted" traceback. Nothing is left to save at that point, so
+    skipping the destructors is safe and keeps the log clean.
+    """
+    import atexit
+    import sys
+
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    atexit.register(leave)
+
+
 def make_loader(ds: Any, *, batch_size: int, shuffle: bool, num_workers: int = 0, pad_id: int = 0, seed: int = 0):
     """A ``DataLoader`` with spawned workers (PyAV is not fork-safe) and padded token batches; window
     datasets are shuffled by blocks (``BlockShuffleSampler``), other datasets window by window."""
@@ -332,6 +405,7 @@ def make_loader(ds: Any, *, batch_size: int, shuffle: bool, num_workers: int = 0
                    else RandomSampler(ds, generator=torch.Generator().manual_seed(seed)))
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
+                      worker_init_fn=_worker_init if num_workers > 0 else None,
                       multiprocessing_context="spawn" if num_workers > 0 else None)
 
 

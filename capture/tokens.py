@@ -85,6 +85,55 @@ class Vocabulary:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json()))
 
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    @property
+    def tables(self) -> _IdTables:
+        """Precomputed id sequences for times, signed values and flags: encoding a window of 1 kHz mouse
+        motion from these is several times faster than through token strings."""
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            tables = _IdTables(self)
+            object.__setattr__(self, "_tables", tables)
+        return tables
+
+
+class _IdTables:
+    def __init__(self, v: Vocabulary):
+        d = [v.id(t) for t in DIGITS]
+        h = [v.id(t) for t in HEX]
+        self.time = [[d[u // 100], d[u // 10 % 10], d[u % 10]] for u in range(TIME_CYCLE)]
+        self.mag = [[d[a // 1000], d[a // 100 % 10], d[a // 10 % 10], d[a % 10]] for a in range(MAX_DELTA + 1)]
+        self.hex3 = [[h[f >> 8], h[(f >> 4) & 0xF], h[f & 0xF]] for f in range(0x1000)]
+        self.vk = [v.id(t) for t in VKS]
+        (self.start, self.end, self.keyboard, self.mouse, self.screen, self.img, self.img_end, self.img_token,
+         self.press, self.release, self.plus, self.minus, self.scroll) = (
+            v.id(t) for t in (START, END, KEYBOARD, MOUSE, SCREEN, IMG, IMG_END, IMG_TOKEN, PRESS, RELEASE, PLUS,
+                              MINUS, SCROLL))
+
+    def signed(self, value: int) -> list[int]:
+        v = max(-MAX_DELTA, min(MAX_DELTA, int(value)))
+        return [self.minus if v < 0 else self.plus, *self.mag[abs(v)]]
+
+    def event(self, e: Any, t_ns: int) -> list[int]:
+        """The ids of ``event_tokens(e, t_ns)``."""
+        t = self.time[(t_ns // TIME_RES_NS) % TIME_CYCLE]
+        if isinstance(e, KeyboardEvent):
+            return [self.start, self.keyboard, *t, self.vk[e.vk & 0xFF],
+                    self.press if e.action == "press" else self.release, self.end]
+        out = [self.start, self.mouse, *t, *self.signed(e.dx), *self.signed(e.dy),
+               *self.hex3[max(0, min(0xFFF, e.button_flags))]]
+        if e.button_flags & RI_WHEEL:
+            out += [self.scroll, *self.signed(round(_wheel(e.button_data) / WHEEL_DELTA))]
+        out.append(self.end)
+        return out
+
+    def screen_ids(self, t_ns: int, image_tokens: int) -> list[int]:
+        return [self.start, self.screen, *self.time[(t_ns // TIME_RES_NS) % TIME_CYCLE], self.img,
+                *([self.img_token] * image_tokens), self.img_end, self.end]
+
 
 def time_tokens(t_ns: int) -> list[str]:
     """Three digit tokens of ``t_ns`` at 10 ms resolution, cyclic modulo 10 s."""
@@ -162,26 +211,34 @@ def encode_window(events: Sequence[Any], frame_times: Sequence[int], tau_ns: int
     ``[frame_times[0], frame_times[-1] + frame period)``."""
     period = frame_times[1] - frame_times[0] if len(frame_times) > 1 else 50_000_000
     lo, hi = frame_times[0], frame_times[-1] + period
-    items: list[tuple[int, int, list[str]]] = [(t, 0, screen_tokens(t, image_tokens)) for t in frame_times]
+    tab = vocab.tables
+    items: list[tuple[int, int, list[int]]] = [(t, 0, tab.screen_ids(t, image_tokens)) for t in frame_times]
     for e in as_raw_events(events):
         shifted = e.t_ns + tau_ns
         if lo <= shifted < hi:
-            items.append((shifted, 1, event_tokens(e, shifted)))
+            items.append((shifted, 1, tab.event(e, shifted)))
     items.sort(key=lambda x: (x[0], x[1]))  # a frame before events stamped at the same time
-    out = [BOS] if bos_eos else []
-    for _t, _k, toks in items:
-        out += toks
+    out = [vocab.id(BOS)] if bos_eos else []
+    for _t, _k, ids in items:
+        out += ids
     if bos_eos:
-        out.append(EOS)
-    return vocab.ids(out)
+        out.append(vocab.id(EOS))
+    return out
 
 
-def decode_tokens(ids: Sequence[int], ref_ns: int, tau_ns: int, vocab: Vocabulary) -> list[Any]:
+def encode_events(events: Sequence[Any], frame_times: Sequence[int], tau_ns: int, vocab: Vocabulary | None = None,
+                  **kwargs: Any) -> list[int]:
+    """``encode_window`` with the default vocabulary unless one is given (the name the issue uses)."""
+    return encode_window(events, frame_times, tau_ns, vocab or Vocabulary.default(), **kwargs)
+
+
+def decode_tokens(ids: Sequence[int], ref_ns: int, tau_ns: int, vocab: Vocabulary | None = None) -> list[Any]:
     """Events from token ids; malformed events are skipped (decoding resumes at the next <EVENT_START>).
 
     ``ref_ns`` anchors the cyclic timestamps (use the window's first frame time); ``tau_ns`` is
     subtracted so events come back at their real time. Screen events are consumed, not returned.
     """
+    vocab = vocab or Vocabulary.default()
     toks = [vocab.token(i) for i in ids]
     out: list[Any] = []
     i = 0

@@ -198,6 +198,8 @@ class VideoReader:
             self._stream.thread_type = "AUTO"
             if threads:
                 self._stream.codec_context.thread_count = threads
+        tb = self.time_base * 1_000_000_000
+        self._ns_ratio = (tb.numerator, tb.denominator)
         self._iter: Iterator[av.VideoFrame] | None = None
         self._pending: av.VideoFrame | None = None
         self._last_pts_ns: int | None = None
@@ -210,7 +212,9 @@ class VideoReader:
         return self._stream.time_base or TIME_BASE
 
     def _pts_ns(self, frame: av.VideoFrame) -> int:
-        return round(frame.pts * self.time_base * 1_000_000_000)
+        # integer arithmetic: Fraction maths per frame cost more than decoding a small frame
+        num, den = self._ns_ratio
+        return (2 * frame.pts * num + den) // (2 * den)
 
     def _frames_from(self, pts_ns: int) -> Iterator[av.VideoFrame]:
         """Decoded frames starting at or before ``pts_ns``; reuses the open decoder when possible."""

@@ -95,6 +95,24 @@ def test_tick_labels_by_hand() -> None:
     assert mouse[0].tolist() == [5, -1] and mouse[1:].sum() == 0
 
 
+def test_event_table_keeps_state_from_long_before_and_tick_edges() -> None:
+    from capture.dataset import EventTable
+
+    events = [KeyboardEvent(-60_000 * MS, "press", "w", 0x57),  # a minute before the window, still held
+              KeyboardEvent(-30_000 * MS, "press", "w", 0x57),  # auto-repeat: the first press counts
+              KeyboardEvent(100 * MS, "release", "w", 0x57),  # exactly on the tick 1/2 boundary
+              RawMouseEvent(50 * MS, 4, 4), RawMouseEvent(200 * MS - 1, 1, 0), RawMouseEvent(200 * MS, 9, 9),
+              RawMouseEvent(-MS, 0, 0, RI_LEFT_DOWN)]
+    table = EventTable(events)
+    keys, buttons, mouse = table.ticks(0, 4, [0x57])
+    assert keys[:, 0].tolist() == [True, True, True, False]
+    assert buttons[:, 0].all() and not buttons[:, 1:].any()  # pressed before, never released
+    assert mouse[:, 0].tolist() == [0, 4, 0, 1]  # the event at 200 ms belongs to the next window
+    later, _b, _m = table.ticks(150 * MS, 2, [0x57])
+    assert not later.any()
+    assert [e.t_ns for e in table.between(50 * MS, 200 * MS)] == [50 * MS, 100 * MS, 200 * MS - 1]
+
+
 def test_splits() -> None:
     from capture.dataset import RecordingEntry
 

@@ -86,3 +86,29 @@ def test_vocabulary_json_round_trip(tmp_path) -> None:
     assert again == V and len(V) == 298 and V.pad_id == 0
     with pytest.raises(KeyError):
         V.id("<NOT_A_TOKEN>")
+
+
+def test_fast_id_path_matches_the_token_strings(tmp_path) -> None:
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        t = rng.randrange(0, 40_000) * MS
+        if rng.random() < 0.3:
+            e = KeyboardEvent(t, rng.choice(["press", "release"]), "x", rng.randrange(256))
+        else:
+            flags = rng.choice([0, RI_LEFT_DOWN, RI_WHEEL, 0x002 | 0x004])
+            e = RawMouseEvent(t, rng.randrange(-3000, 3000), rng.randrange(-3000, 3000), flags,
+                              rng.randrange(0x10000) if flags & RI_WHEEL else 0)
+        assert V.tables.event(e, t) == V.ids(event_tokens(e, t)), e
+    V.save(tmp_path / "v.json")
+    assert Vocabulary.load(tmp_path / "v.json") == V
+
+
+def test_encode_events_and_default_vocabulary() -> None:
+    from capture.tokens import encode_events
+
+    events = [KeyboardEvent(30 * MS, "press", "a", 0x41)]
+    ids = encode_events(events, frames(0), 100 * MS)
+    assert ids == encode_window(events, frames(0), 100 * MS, V)
+    assert decode_tokens(ids, 0, 100 * MS) == events
