@@ -76,8 +76,11 @@ def intent_events(prev: Intent, cur: Intent, t_ns: int) -> list[Any]:
 
 def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: float, seed: int = 0,
                 fps: float = 20.0, source: str = "game", policy_name: str = "human-like", crf: int = 23,
-                overwrite: bool = False, progress: Any = None) -> GenerationResult:
-    """Play ``seconds`` of ``env`` with ``policy`` and write ``path`` (.mcap) + its .mkv."""
+                overwrite: bool = False, progress: Any = None, one_episode: bool = False) -> GenerationResult:
+    """Play ``seconds`` of ``env`` with ``policy`` and write ``path`` (.mcap) + its .mkv.
+
+    With ``one_episode`` the recording ends when the first episode does (``seconds`` is then a cap), so
+    each file is one game from start to game over, as a person's recording of one round would be."""
     path = Path(path)
     env.reset(seed)
     policy.reset(seed)
@@ -100,6 +103,7 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
         with RecordingWriter(path, meta, overwrite=overwrite) as writer:
             prev = Intent()
             next_grid = 0
+            steps = 0
             for k in range(n_steps):
                 t = round(k * native_ns)
                 while next_grid <= t:  # the screen shown at grid time: the latest native frame
@@ -112,11 +116,16 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
                 writer.write_all(new)
                 events += len(new)
                 prev = cur
-                episodes += int(env.step(cur))
+                ended = env.step(cur)
+                episodes += int(ended)
+                steps = k + 1
                 if progress is not None and k % 200 == 0:
                     progress(k / n_steps)
-            writer.update_end_info(steps=n_steps, episodes_restarted=episodes)
-    return GenerationResult(str(path), seconds, n_steps, frames, events, episodes, time.perf_counter() - t0)
+                if ended and one_episode:
+                    break
+            writer.update_end_info(steps=steps, episodes_restarted=episodes)
+    return GenerationResult(str(path), steps / env.native_hz, steps, frames, events, episodes,
+                            time.perf_counter() - t0)
 
 
 def replay_intents(events: list[Any], native_hz: float, n_steps: int) -> list[Intent]:

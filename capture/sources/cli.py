@@ -13,6 +13,7 @@ EXAMPLES = {
     "generate": """examples:
   d2e generate ale --game Breakout --minutes 2 --out data/
   d2e generate ale --game MsPacman --minutes 5 --recordings 4 --workers 2 --out data/
+  d2e generate ale --game Pong --episodes 3 --minutes 10 --out data/   # one recording per game played
   d2e generate vizdoom --scenario health_gathering --minutes 2 --out data/
   d2e generate vizdoom --scenario deathmatch --sensitivity 12 --out data/
   d2e generate ale --list                                  # the bundled games
@@ -38,13 +39,13 @@ def make_env(source: str, options: dict[str, Any]):
 
 
 def generate_one(source: str, options: dict[str, Any], path: str, seconds: float, seed: int, fps: float,
-                 overwrite: bool) -> dict[str, Any]:
+                 overwrite: bool, one_episode: bool = False) -> dict[str, Any]:
     """One recording; top-level so worker processes can run it."""
     from .base import record_game
 
     env, policy = make_env(source, options)
     result = record_game(env, policy, path, seconds=seconds, seed=seed, fps=fps, source=source,
-                         overwrite=overwrite)
+                         overwrite=overwrite, one_episode=one_episode)
     return {**asdict(result), "steps_per_second": result.steps_per_second}
 
 
@@ -78,21 +79,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     make_env(args.source, options)  # fail fast on a bad game/scenario, before any worker starts
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out / f"{stem}-s{args.seed + i}.mcap"), args.seed + i) for i in range(args.recordings)]
+    one_episode = args.episodes is not None
+    count = args.episodes if one_episode else args.recordings
+    jobs = [(str(out / f"{stem}-s{args.seed + i}.mcap"), args.seed + i) for i in range(count)]
     results = []
     bar = tqdm(total=len(jobs), unit="rec", disable=None, desc=f"generating {stem}")
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing
 
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(generate_one, args.source, options, p, args.minutes * 60, s, args.fps, args.force)
-                       for p, s in jobs]
+            futures = [pool.submit(generate_one, args.source, options, p, args.minutes * 60, s, args.fps, args.force,
+                                   one_episode) for p, s in jobs]
             for f in as_completed(futures):
                 results.append(f.result())
                 bar.update()
     else:
         for p, s in jobs:
-            results.append(generate_one(args.source, options, p, args.minutes * 60, s, args.fps, args.force))
+            results.append(generate_one(args.source, options, p, args.minutes * 60, s, args.fps, args.force,
+                                        one_episode))
             bar.update()
     bar.close()
     if args.json:
@@ -131,6 +135,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
         p.add_argument("--sensitivity", type=float, default=8.0, help="ViZDoom: mouse counts per degree of turn")
         p.add_argument("--minutes", type=float, default=2.0, help="length of each recording")
         p.add_argument("--recordings", type=int, default=1, help="how many recordings (seeds seed, seed+1, ...)")
+        p.add_argument("--episodes", type=int,
+                       help="instead: this many recordings of one episode each (--minutes caps each one)")
         p.add_argument("--seed", type=int, default=0, help="seed of the first recording (game and policy)")
         p.add_argument("--fps", type=float, default=20.0, help="video frame rate of the recordings")
         p.add_argument("--workers", type=int, default=1, help="processes generating recordings in parallel")
