@@ -233,7 +233,8 @@ class _Open:
 
     def __init__(self, path: str, threads: int):
         self.reader = RecordingReader(path)
-        self.video = VideoReader(self.reader.video_path, threads=threads)
+        # resized frames are kept here (below), so the decoder need not keep full-size ones
+        self.video = VideoReader(self.reader.video_path, threads=threads, recent_frames=1)
         self.table: EventTable | None = None
         self.scaler: Any = None
         self.fitted: OrderedDict[int, np.ndarray] = OrderedDict()

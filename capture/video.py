@@ -180,7 +180,7 @@ class VideoReader:
     One instance keeps its decoder open, so consecutive reads in time order never seek twice.
     """
 
-    def __init__(self, path: str | os.PathLike, *, threads: int = 0, recent_frames: int = 32):
+    def __init__(self, path: str | os.PathLike, *, threads: int = 0, recent_frames: int = 8):
         self.path = str(path)
         source = open_read(path) if is_url(path) else self.path
         if not is_url(path) and not Path(self.path).exists():

@@ -39,13 +39,13 @@ def make_env(source: str, options: dict[str, Any]):
 
 
 def generate_one(source: str, options: dict[str, Any], path: str, seconds: float, seed: int, fps: float,
-                 overwrite: bool, one_episode: bool = False) -> dict[str, Any]:
-    """One recording; top-level so worker processes can run it."""
+                 overwrite: bool, one_episode: bool = False, progress: Any = None) -> dict[str, Any]:
+    """One recording; top-level so worker processes can run it. ``progress(fraction)`` is called as it goes."""
     from .base import record_game
 
     env, policy = make_env(source, options)
     result = record_game(env, policy, path, seconds=seconds, seed=seed, fps=fps, source=source,
-                         overwrite=overwrite, one_episode=one_episode)
+                         overwrite=overwrite, one_episode=one_episode, progress=progress)
     return {**asdict(result), "steps_per_second": result.steps_per_second}
 
 
@@ -83,21 +83,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     count = args.episodes if one_episode else args.recordings
     jobs = [(str(out / f"{stem}-s{args.seed + i}.mcap"), args.seed + i) for i in range(count)]
     results = []
-    bar = tqdm(total=len(jobs), unit="rec", disable=None, desc=f"generating {stem}")
+    # progress in seconds of gameplay: in-process runs report as they go, worker processes per recording
+    seconds = args.minutes * 60
+    bar = tqdm(total=round(len(jobs) * seconds), unit="s", disable=None, desc=f"generating {stem}")
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing
 
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(generate_one, args.source, options, p, args.minutes * 60, s, args.fps, args.force,
+            futures = [pool.submit(generate_one, args.source, options, p, seconds, s, args.fps, args.force,
                                    one_episode) for p, s in jobs]
             for f in as_completed(futures):
                 results.append(f.result())
-                bar.update()
+                bar.update(round(seconds))
     else:
-        for p, s in jobs:
-            results.append(generate_one(args.source, options, p, args.minutes * 60, s, args.fps, args.force,
-                                        one_episode))
-            bar.update()
+        for i, (p, s) in enumerate(jobs):
+            def progress(fraction: float, i: int = i) -> None:
+                bar.n = round((i + fraction) * seconds)
+                bar.refresh()
+
+            results.append(generate_one(args.source, options, p, seconds, s, args.fps, args.force, one_episode,
+                                        progress))
+            bar.n = round((i + 1) * seconds)
+            bar.refresh()
     bar.close()
     if args.json:
         print(json.dumps(results, indent=1))

@@ -138,3 +138,16 @@ def test_datamodule_with_spawned_worker(recordings: Path) -> None:
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["frames"].shape) == (4, 4, 32, 32, 3) and batch["tokens"].shape[0] == 4
     assert batch["keys"].dtype.is_floating_point is False
+
+
+def test_remote_recordings_serve_the_same_windows(recordings: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for suffix in (".mcap", ".mkv"):
+        fs.pipe(f"/d2e-test/rec1{suffix}", (recordings / f"rec1{suffix}").read_bytes())
+    urls = find_recordings(["memory://d2e-test/*.mcap"])
+    remote = WindowDataset(index_recordings(urls), WindowSpec(frames=4, image_size=32))
+    local = WindowDataset(index_recordings([str(recordings / "rec1.mcap")]), WindowSpec(frames=4, image_size=32))
+    a, b = remote[5], local[5]
+    assert np.array_equal(a["frames"], b["frames"]) and a["tokens"] == b["tokens"]
+    assert np.array_equal(a["keys"], b["keys"]) and np.array_equal(a["mouse"], b["mouse"])
