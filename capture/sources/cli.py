@@ -35,7 +35,24 @@ def make_env(source: str, options: dict[str, Any]):
 
         env = DoomEnv(options["scenario"], sensitivity=options.get("sensitivity", 8.0), wad=options.get("wad"),
                       doom_map=options.get("map"))
-    return env, default_policy(env)
+    spec = options.get("policy")
+    return env, (load_policy(spec)(env) if spec else default_policy(env))
+
+
+def load_policy(spec: str):
+    """``"package.module:factory"`` -> the factory; ``factory(env)`` returns a policy (``reset(seed)``,
+    ``step(t_ns) -> Intent``, deterministic given the seed), e.g. a scripted or learned player."""
+    import importlib
+
+    from ..errors import D2EError
+
+    module, _, name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name or "policy")
+    except (ImportError, AttributeError) as exc:
+        raise D2EError(f"cannot load policy {spec!r} ({exc})", fix="pass MODULE:FACTORY where FACTORY(env) returns "
+                       "an object with reset(seed) and step(t_ns) -> capture.sources.policy.Intent") from exc
+    return factory
 
 
 def generate_one(source: str, options: dict[str, Any], path: str, seconds: float, seed: int, fps: float,
@@ -45,7 +62,8 @@ def generate_one(source: str, options: dict[str, Any], path: str, seconds: float
 
     env, policy = make_env(source, options)
     result = record_game(env, policy, path, seconds=seconds, seed=seed, fps=fps, source=source,
-                         overwrite=overwrite, one_episode=one_episode, progress=progress)
+                         overwrite=overwrite, one_episode=one_episode, progress=progress,
+                         policy_name=options.get("policy") or "human-like")
     return {**asdict(result), "steps_per_second": result.steps_per_second}
 
 
@@ -71,10 +89,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise D2EError("--game is required for ale", fix="e.g. --game Breakout (see --list)")
         from .ale import rom_id
 
-        options: dict[str, Any] = {"game": args.game}
+        options: dict[str, Any] = {"game": args.game, "policy": args.policy}
         stem = rom_id(args.game)
     else:
-        options = {"scenario": args.scenario, "sensitivity": args.sensitivity, "wad": args.wad, "map": args.map}
+        options = {"scenario": args.scenario, "sensitivity": args.sensitivity, "wad": args.wad, "map": args.map,
+                   "policy": args.policy}
         stem = f"doom-{args.scenario}"
     make_env(args.source, options)  # fail fast on a bad game/scenario, before any worker starts
     out = Path(args.out)
@@ -146,6 +165,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
                        help="instead: this many recordings of one episode each (--minutes caps each one)")
         p.add_argument("--seed", type=int, default=0, help="seed of the first recording (game and policy)")
         p.add_argument("--fps", type=float, default=20.0, help="video frame rate of the recordings")
+        p.add_argument("--policy", help="your own player: MODULE:FACTORY, FACTORY(env) -> policy "
+                                        "(default: the human-like policy)")
         p.add_argument("--workers", type=int, default=1, help="processes generating recordings in parallel")
         p.add_argument("--out", help="output folder")
         p.add_argument("--list", action="store_true", help="list the bundled games/scenarios and exit")

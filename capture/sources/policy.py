@@ -6,7 +6,7 @@ IDM trained on white noise learns the wrong timing statistics, so the sources us
 
 A policy is anything with ``reset(seed)`` and ``step(t_ns) -> Intent``, called at the game's native
 rate; it must be deterministic given the seed (the replay tests rely on it). Pass your own to
-``generate(..., policy=...)``.
+``record_game(env, policy, ...)`` or ``d2e generate --policy MODULE:FACTORY`` (``FACTORY(env)`` returns it).
 """
 
 from __future__ import annotations

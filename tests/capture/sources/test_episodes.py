@@ -50,3 +50,28 @@ def test_one_episode_per_recording(tmp_path: Path) -> None:
     assert capped.steps == 60 and capped.episodes == 0  # --minutes caps an endless episode
     many = record_game(CountdownEnv(90), policy, tmp_path / "c.mcap", seconds=4)
     assert many.steps == 240 and many.episodes == 2  # without one_episode, episodes restart inside
+
+
+def test_generate_with_a_users_policy(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("ale_py")
+    (tmp_path / "my_player.py").write_text(
+        "from capture.sources.policy import Intent\n"
+        "class AlwaysRight:\n"
+        "    def reset(self, seed): pass\n"
+        "    def step(self, t_ns): return Intent(frozenset({'right'}))\n"
+        "def make(env): return AlwaysRight()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "d2e.cli", "generate", "ale", "--game", "Breakout", "--minutes", "0.02",
+                          "--policy", "my_player:make", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    with RecordingReader(tmp_path / "out" / "breakout-s0.mcap") as r:
+        keys = list(r.iter(topics=["keyboard"]))
+        assert r.meta.extra["policy"] == "my_player:make"
+    assert [(k.key, k.action) for k in keys] == [("right", "press")]  # held from the first step, never released
