@@ -412,18 +412,42 @@ def make_loader(ds: Any, *, batch_size: int, shuffle: bool, num_workers: int = 0
 
 def make_datamodule(train: WindowDataset, val: WindowDataset | None, *, batch_size: int = 16, num_workers: int = 2,
                     pad_id: int = 0, seed: int = 0):
-    """A Lightning ``DataModule`` over the two datasets (spawned workers, padded token batches)."""
-    import pytorch_lightning as pl
+    """A Lightning ``DataModule`` (``GameDataModule``) over the two datasets: spawned workers, block-shuffled
+    training windows, padded token batches."""
+    return _datamodule_class()(train, val, batch_size=batch_size, num_workers=num_workers, pad_id=pad_id, seed=seed)
 
-    def loader(ds: WindowDataset, shuffle: bool):
-        return make_loader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, pad_id=pad_id,
-                           seed=seed)
 
-    class GameDataModule(pl.LightningDataModule):
-        def train_dataloader(self):
-            return loader(train, True)
+_DATAMODULE: Any = None
 
-        def val_dataloader(self):
-            return loader(val, False) if val is not None and len(val) else []
 
-    return GameDataModule()
+def _datamodule_class() -> Any:
+    """Built on first use so that importing this module does not import Lightning; registered as
+    ``capture.dataset.GameDataModule`` so that it pickles (``ddp_spawn`` sends the datamodule to each process)."""
+    global _DATAMODULE
+    if _DATAMODULE is None:
+        import pytorch_lightning as pl
+
+        class GameDataModule(pl.LightningDataModule):
+            def __init__(self, train: WindowDataset, val: WindowDataset | None, *, batch_size: int, num_workers: int,
+                         pad_id: int, seed: int):
+                super().__init__()
+                self.train, self.val = train, val
+                self.options = {"batch_size": batch_size, "num_workers": num_workers, "pad_id": pad_id, "seed": seed}
+
+            def train_dataloader(self):
+                return make_loader(self.train, shuffle=True, **self.options)
+
+            def val_dataloader(self):
+                if self.val is None or not len(self.val):
+                    return []
+                return make_loader(self.val, shuffle=False, **self.options)
+
+        GameDataModule.__module__, GameDataModule.__qualname__ = __name__, "GameDataModule"
+        _DATAMODULE = GameDataModule
+    return _DATAMODULE
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GameDataModule":
+        return _datamodule_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

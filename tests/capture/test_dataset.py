@@ -135,6 +135,10 @@ def test_datamodule_with_spawned_worker(recordings: Path) -> None:
     entries = index_recordings(find_recordings([str(recordings)]))
     ds = WindowDataset(entries, WindowSpec(frames=4, image_size=32))
     dm = make_datamodule(ds, ds, batch_size=4, num_workers=1)
+    import pickle
+
+    again = pickle.loads(pickle.dumps(dm))  # ddp_spawn pickles the datamodule
+    assert type(again).__name__ == "GameDataModule" and len(again.train) == len(ds)
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["frames"].shape) == (4, 4, 32, 32, 3) and batch["tokens"].shape[0] == 4
     assert batch["keys"].dtype.is_floating_point is False
