@@ -79,7 +79,8 @@ class DoomEnv:
     def step(self, intent: Intent) -> bool:
         action = [float(k in intent.keys) for k in KEY_BUTTONS]
         action += [float(b in intent.buttons) for b in MOUSE_BUTTONS]
-        action += [intent.dx / self.sensitivity, intent.dy / self.sensitivity]
+        # whole device counts, exactly what the recording logs (a policy may produce fractions)
+        action += [int(intent.dx) / self.sensitivity, int(intent.dy) / self.sensitivity]
         self._game.make_action(action, 1)
         if self._game.is_episode_finished():
             self._game.new_episode()
