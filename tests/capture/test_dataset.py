@@ -155,3 +155,52 @@ def test_remote_recordings_serve_the_same_windows(recordings: Path) -> None:
     a, b = remote[5], local[5]
     assert np.array_equal(a["frames"], b["frames"]) and a["tokens"] == b["tokens"]
     assert np.array_equal(a["keys"], b["keys"]) and np.array_equal(a["mouse"], b["mouse"])
+
+
+def test_alignment_on_a_generated_game_recording(tmp_path: Path) -> None:
+    """A 60 Hz game whose screen shows its step count, a player holding space for steps 10-39: every
+    frame, tick label and token of the served windows is known exactly."""
+    from capture.sources.base import record_game
+    from capture.sources.policy import Intent
+
+    class Counter:
+        native_hz, name = 60.0, "counter"
+
+        def reset(self, seed: int) -> None:
+            self.k = 0
+
+        def screen(self) -> np.ndarray:
+            return np.full((48, 64, 3), self.k * 2, np.uint8)  # 2 s at 60 Hz: at most 240
+
+        def step(self, intent: Intent) -> bool:
+            self.k += 1
+            return False
+
+        def describe(self) -> dict:
+            return {"key_map": {"space": "jump"}}
+
+    class HoldSpace:
+        def reset(self, seed: int) -> None:
+            self.k = -1
+
+        def step(self, t_ns: int) -> Intent:
+            self.k += 1
+            return Intent(frozenset({"space"}) if 10 <= self.k < 40 else frozenset())
+
+    path = tmp_path / "counter.mcap"
+    record_game(Counter(), HoldSpace(), path, seconds=2, source="test", crf=0)
+    ds = WindowDataset(index_recordings([str(path)]), WindowSpec(frames=8, image_size=16, tau_ms=100))
+    assert ds.spec.vks == [0x20] and len(ds) == 5
+    for w in range(len(ds)):
+        s = ds[w]
+        steps = [int(t) * 60 // 1_000_000_000 for t in s["times"]]  # frame at grid g: after 3 steps per 50 ms
+        shown = s["frames"][:, 8, 8, 0].astype(int)
+        assert np.abs(shown - 2 * np.array(steps)).max() <= 2, (w, shown, steps)  # one frame off would be 6
+        # space is down from step 10 (166.7 ms, tick 3) until step 40 (666.7 ms, tick 13)
+        ticks = [int(t) // GRID_NS for t in s["times"]]
+        assert s["keys"][:, 0].tolist() == [3 <= j <= 13 for j in ticks], w
+        decoded = decode_tokens(s["tokens"], int(s["times"][0]), 100 * MS, ds.vocab)
+        t0 = int(s["times"][0])
+        changes = (("press", 166_666_667), ("release", 666_666_667))
+        truth = [(a, t) for a, t in changes if t0 - 100 * MS <= t < t0 + 300 * MS]
+        assert [(e.action, e.t_ns // (10 * MS)) for e in decoded] == [(a, t // (10 * MS)) for a, t in truth], w
