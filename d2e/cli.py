@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("capture.recorder.cli", "record the desktop (screen + keyboard + mouse + raw mouse + window) on X11"),
     "generate": ("capture.sources.cli", "record real games (ALE Atari, ViZDoom) played by a human-like policy"),
     "export-web": ("capture.sources.cli", "a recording's video alone (rescaled/re-encoded) + its ground truth"),
+    "idm": ("idm.cli", "train (d2e idm train) and evaluate (d2e idm eval) inverse dynamics models"),
     "label": ("idm.label_cli", "pseudo-label gameplay videos with an IDM: resumable, sharded, Ray for many machines"),
 }
 

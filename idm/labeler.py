@@ -19,7 +19,6 @@ def model_info(folder: str) -> dict[str, Any]:
 
 
 def load_labeler(folder: str, *, device: str = "auto", batch_size: int = 8) -> Labeler:
-    import torch
 
     from .infer import predict_ticks
     from .model import build_model
@@ -27,7 +26,6 @@ def load_labeler(folder: str, *, device: str = "auto", batch_size: int = 8) -> L
     cfg = checkpoint.load_config(folder)
     labels = checkpoint.load_labels(folder)
     dev = checkpoint.device_for(device)
-    torch.set_grad_enabled(False)
     if cfg.kind == "ticks":
         vks = labels.get("vks") or cfg.keys
         model = build_model(cfg, n_keys=len(vks))

@@ -137,7 +137,14 @@ class EventIDM(nn.Module):
                  temperature: float = 0.0, generator: torch.Generator | None = None) -> tuple[list[int], list[float]]:
         """Continue ``prefix`` for one window; ``allowed(tokens) -> list[int] | None`` constrains each step
         (None: stop). Returns the tokens and the probability of each generated one."""
-        memory = self.encoder(frames)
+        return self.generate_from_memory(self.encoder(frames), prefix, allowed, max_new=max_new,
+                                         temperature=temperature, generator=generator)
+
+    @torch.no_grad()
+    def generate_from_memory(self, memory: torch.Tensor, prefix: list[int], allowed, *, max_new: int | None = None,
+                             temperature: float = 0.0, generator: torch.Generator | None = None,
+                             ) -> tuple[list[int], list[float]]:
+        """``generate`` with the window already encoded (batched encoding, per-window decoding)."""
         tokens = list(prefix)
         probs: list[float] = []
         limit = min(self.cfg.max_tokens, len(prefix) + (max_new or self.cfg.max_tokens))

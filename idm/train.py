@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from capture.collate import Collate
+from capture.dataset import make_loader as data_loader
 
 from . import checkpoint
 from .config import IDMConfig
@@ -22,11 +22,8 @@ from .model import build_model
 
 
 def make_loader(ds: Dataset, cfg: IDMConfig, pad_id: int, *, shuffle: bool, num_workers: int) -> DataLoader:
-    # PyAV is not fork-safe: decoding workers are spawned (DESIGN 3.6).
-    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=num_workers,
-                      collate_fn=Collate(pad_id), persistent_workers=num_workers > 0,
-                      multiprocessing_context="spawn" if num_workers > 0 else None,
-                      generator=torch.Generator().manual_seed(cfg.seed))
+    return data_loader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=num_workers, pad_id=pad_id,
+                       seed=cfg.seed)
 
 
 def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str | Path, *,

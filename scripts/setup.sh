@@ -9,6 +9,8 @@ extras="${1:-record,sources,train,ray,owa,dev}"
 need=()
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xdotool >/dev/null || need+=(xdotool)
+command -v xset >/dev/null || need+=(x11-xserver-utils)   # key-repeat settings in recording metadata
+ldconfig -p | grep -q libtk8.6 || need+=(libtk8.6)      # the Tk test app of the recorder tests
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq

@@ -1,0 +1,156 @@
+"""``d2e idm eval``: score a model (and the baselines) per game with D2E's, VPT's and F1 metrics.
+
+Each recording is labelled end to end exactly as ``d2e label`` would (frames on the 20 Hz grid, the
+model's streaming inference), then compared with its true events over the same time range. Games the
+model was trained on are marked ``seen``; the others are zero-shot. Baselines run on the same frames:
+predict-nothing, majority keys and optical-flow mouse (their statistics and scale fitted on the model's
+training recordings when its ``split.json`` names them, else on the evaluated ones, which favours them).
+For Atari games the per-tick exact-action accuracy is shown next to its identifiability ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capture.dataset import GRID_NS, RecordingEntry, WindowDataset, WindowSpec, index_recordings, tick_labels
+from capture.format import RecordingReader
+
+from .baselines import MajorityBaseline, OpticalFlowMouse, frame_shifts, predict_nothing
+from .metrics import Window, aggregate, evaluate_events
+
+# Best possible exact-action accuracy from 4 future frames, measured by restoring the emulator and
+# trying every action (DESIGN section 2).
+ATARI_CEILING = {"pong": 0.32, "ms_pacman": 0.19, "breakout": 0.61, "space_invaders": 0.44, "enduro": 0.43,
+                 "seaquest": 0.45}
+HEADLINE = ["press_f1", "per_key_f1", "keyboard_accuracy", "button_accuracy", "pearson_x", "pearson_y",
+            "scale_ratio", "vpt_key_accuracy", "vpt_mouse_r2", "tick_exact_accuracy"]
+
+
+@dataclass
+class RecordingFrames:
+    entry: RecordingEntry
+    times: list[int]
+    frames: np.ndarray
+    truth: list[Any]
+
+
+def load_frames(entry: RecordingEntry, size: int, max_seconds: float | None = None) -> RecordingFrames:
+    """Every grid frame of a recording at the model's size, and its true input events."""
+    n = entry.grid_len if max_seconds is None else min(entry.grid_len, int(max_seconds * 20))
+    ds = WindowDataset([entry], WindowSpec(frames=n, image_size=size))
+    sample = ds[0]
+    with RecordingReader(entry.path) as r:
+        end = int(sample["times"][-1]) + GRID_NS
+        truth = [m for m in r.iter(topics=["keyboard", "mouse", "mouse/raw"]) if m.t_ns < end]
+    return RecordingFrames(entry, [int(t) for t in sample["times"]], sample["frames"], truth)
+
+
+def tick_exact_accuracy(truth: list[Any], pred: list[Any], window: Window, vks: list[int]) -> float | None:
+    """Fraction of ticks whose whole key-down set is predicted exactly (comparable to the Atari ceiling)."""
+    if not vks or not window.n_bins:
+        return None
+    kt, _b, _m = tick_labels(truth, window.start_ns, window.n_bins, vks)
+    kp, _b, _m = tick_labels(pred, window.start_ns, window.n_bins, vks)
+    return float((kt == kp).all(1).mean())
+
+
+def score(rec: RecordingFrames, pred: list[Any], vks: list[int]) -> dict[str, float | None]:
+    window = Window(rec.times[0], rec.times[-1] + GRID_NS)
+    truth = [e for e in rec.truth if e.t_ns >= window.start_ns]
+    # keys already held when the window starts: their presses count as events at the start
+    result = evaluate_events(truth, pred, window)
+    result["tick_exact_accuracy"] = tick_exact_accuracy(rec.truth, pred, window, vks)
+    return result
+
+
+def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[MajorityBaseline, OpticalFlowMouse]:
+    states, shifts, motion = [], [], []
+    for rec in train:
+        keys, _b, mouse = tick_labels(rec.truth, rec.times[0], len(rec.times), vks)
+        states.append(keys)
+        s = frame_shifts(list(rec.frames))
+        shifts.append(s[:-1])
+        motion.append(mouse[:-1])  # motion during tick i shows up between frame i and frame i + 1
+    majority = MajorityBaseline().fit(np.concatenate(states) if states else np.zeros((0, len(vks))), vks)
+    flow = OpticalFlowMouse().fit(np.concatenate(shifts), np.concatenate(motion)) if shifts else OpticalFlowMouse()
+    return majority, flow
+
+
+def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True, max_seconds: float | None = None,
+             device: str = "auto", labeler=None, image_size: int | None = None) -> dict[str, Any]:
+    """Per-recording and per-game scores of the model (if given) and the baselines, JSON-ready."""
+    from . import checkpoint
+
+    info: dict[str, Any] = {}
+    seen: set[str] = set()
+    train_paths: list[str] = []
+    vks: list[int] = []
+    if model_dir is not None:
+        cfg = checkpoint.load_config(model_dir)
+        labels = checkpoint.load_labels(model_dir)
+        vks = list(labels.get("vks") or cfg.keys)
+        image_size = cfg.image_size
+        split_file = Path(model_dir) / "split.json"
+        if split_file.exists():
+            split = json.loads(split_file.read_text())
+            seen, train_paths = set(split.get("train_games", [])), split.get("train", [])
+        if labeler is None:
+            from .labeler import load_labeler
+
+            labeler = load_labeler(model_dir, device=device)
+        info = {"model": model_dir, "model_id": cfg.name, "kind": cfg.kind, "config_hash": cfg.hash()}
+    size = image_size or 64
+    entries = index_recordings(paths)
+    if not vks:
+        vks = sorted({vk for e in entries for vk in e.vks})
+    recs = [load_frames(e, size, max_seconds) for e in entries]
+    methods: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    if baselines:
+        fit_on = [load_frames(e, size, max_seconds) for e in index_recordings(train_paths)] if train_paths else recs
+        majority, flow = fit_baselines(fit_on, vks)
+        info["baselines_fitted_on"] = "training recordings" if train_paths else "evaluated recordings (favours them)"
+        info["optical_flow_scale"] = flow.scale
+    per_recording = []
+    for rec in recs:
+        row: dict[str, Any] = {"path": rec.entry.path, "game": rec.entry.game, "seen": rec.entry.game in seen,
+                               "seconds": len(rec.times) / 20}
+        preds: dict[str, list[Any]] = {}
+        if labeler is not None:
+            preds["idm"] = [e for e, _c in labeler(rec.frames, rec.times)]
+        if baselines:
+            preds["nothing"] = predict_nothing(rec.times)
+            preds["majority"] = majority.predict(rec.times)
+            preds["optical_flow"] = flow.predict(frame_shifts(list(rec.frames)), rec.times)
+        for name, pred in preds.items():
+            row[name] = score(rec, pred, vks)
+            methods[name][rec.entry.game].append(row[name])
+        per_recording.append(row)
+    games = sorted({r["game"] for r in per_recording})
+    table = {name: {g: aggregate(by_game[g]) for g in games if by_game.get(g)} for name, by_game in methods.items()}
+    return {**info, "vks": vks, "games": {g: {"seen": g in seen, "ceiling": ATARI_CEILING.get(g)} for g in games},
+            "per_game": table, "per_recording": per_recording}
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def render_markdown(result: dict[str, Any], metrics: list[str] | None = None) -> str:
+    metrics = metrics or HEADLINE
+    lines = []
+    for game, facts in result["games"].items():
+        tag = "seen" if facts["seen"] else "held out"
+        ceiling = f", Atari ceiling (exact action) {facts['ceiling']:.2f}" if facts.get("ceiling") else ""
+        lines += [f"### {game} ({tag}{ceiling})", "", "| method | " + " | ".join(metrics) + " |",
+                  "|---|" + "---|" * len(metrics)]
+        for method, by_game in result["per_game"].items():
+            if game in by_game:
+                lines.append(f"| {method} | " + " | ".join(_fmt(by_game[game].get(m)) for m in metrics) + " |")
+        lines.append("")
+    return "\n".join(lines)
