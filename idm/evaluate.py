@@ -63,7 +63,6 @@ def tick_exact_accuracy(truth: list[Any], pred: list[Any], window: Window, vks: 
 def score(rec: RecordingFrames, pred: list[Any], vks: list[int]) -> dict[str, float | None]:
     window = Window(rec.times[0], rec.times[-1] + GRID_NS)
     truth = [e for e in rec.truth if e.t_ns >= window.start_ns]
-    # keys already held when the window starts: their presses count as events at the start
     result = evaluate_events(truth, pred, window)
     result["tick_exact_accuracy"] = tick_exact_accuracy(rec.truth, pred, window, vks)
     return result
