@@ -150,14 +150,16 @@ class Recorder:
     def _set_state(self, *, user: bool | None = None, window: bool | None = None, why: str = "") -> None:
         with self._lock:
             before = self.capturing
+            changing = time.monotonic_ns()  # a resume ends here: no frame grabbed before this is kept
             if user is not None:
                 self.user_paused = user
             if window is not None:
                 self.window_blocked = window
             after = self.capturing
+            changed = time.monotonic_ns()  # a pause starts here: later grabs see the flag (see _grab_loop)
         if before == after:
             return
-        now = time.monotonic_ns()
+        now = changing if after else changed
         if not after:
             self.pauses.append([now, None, why])
             self.log(f"paused ({why}): nothing is captured")
@@ -276,6 +278,9 @@ class Recorder:
                     pending_drops = 0
                     continue
                 image, t = grabber.grab()
+                if not self.capturing:  # paused during the grab: the frame may show what a pause hides
+                    pending_drops = 0
+                    continue
                 try:
                     self.frames.put_nowait((image, t, pending_drops))
                     pending_drops = 0
