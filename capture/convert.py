@@ -75,7 +75,7 @@ def to_native(src: str, dst: str, *, overwrite: bool = False) -> dict[str, int]:
             return writer.counts
 
 
-def shift_events(src: str, dst: str | Path, offset_ns: int, *, overwrite: bool = False,
+def shift_events(src: str | Path, dst: str | Path, offset_ns: int, *, overwrite: bool = False,
                  video_file: str | None = None) -> dict[str, int]:
     """Copy the input events of ``src`` (not its frame records) with every time moved by ``offset_ns``."""
     import dataclasses
@@ -84,7 +84,7 @@ def shift_events(src: str, dst: str | Path, offset_ns: int, *, overwrite: bool =
         meta = reader.meta
         meta.monotonic_start_ns += offset_ns
         meta.video = {"file": video_file} if video_file else {}
-        meta.extra = {**meta.extra, "shifted_from": src, "shift_ns": offset_ns}
+        meta.extra = {**meta.extra, "shifted_from": str(src), "shift_ns": offset_ns}
         with atomic_output(dst, overwrite=overwrite) as tmp, RecordingWriter(tmp, meta, overwrite=True) as writer:
             writer.write_all(dataclasses.replace(m, t_ns=m.t_ns + offset_ns) for m in reader.iter()
                              if not isinstance(m, ScreenFrame))

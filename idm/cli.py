@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   d2e idm train data/ --out runs/base --preset base --accelerator gpu --devices 8 --strategy ddp
   d2e idm train data/ --out runs/idm                                  # again: resumes from the last step
   d2e idm eval --model runs/idm data/ --markdown results.md
+  d2e idm eval --labels labels/ web/*.truth.mcap                      # pseudo-labels vs the kept truth
 """
 
 
@@ -99,11 +100,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from capture.dataset import find_recordings
+    from capture.storage import expand_inputs
 
-    from .evaluate import evaluate, render_markdown
+    from .evaluate import evaluate, evaluate_labels, render_markdown
 
-    result = evaluate(args.model, find_recordings(args.data), baselines=not args.no_baselines,
-                      max_seconds=args.max_seconds, device=args.device)
+    if args.labels:
+        result = evaluate_labels(expand_inputs([args.labels], (".mcap",)), expand_inputs(args.data, (".mcap",)))
+    else:
+        result = evaluate(args.model, find_recordings(args.data), baselines=not args.no_baselines,
+                          max_seconds=args.max_seconds, device=args.device)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     markdown = render_markdown(result)
@@ -140,6 +145,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("data", nargs="+", help="recordings with ground truth")
     e.add_argument("--model", help="run folder from 'd2e idm train' (omit to score only the baselines)")
+    e.add_argument("--labels", help="instead of a model: score the 'd2e label' outputs in this folder against "
+                                    "the truth files given as data (NAME.truth.mcap from 'd2e export-web')")
     e.add_argument("--no-baselines", action="store_true", help="skip predict-nothing, majority and optical flow")
     e.add_argument("--max-seconds", type=float, help="score only the first N seconds of each recording")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda")

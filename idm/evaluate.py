@@ -11,6 +11,7 @@ For Atari games the per-tick exact-action accuracy is shown next to its identifi
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from capture.dataset import GRID_NS, RecordingEntry, WindowDataset, WindowSpec, index_recordings, tick_labels
+from capture.dataset import (
+    GRID_NS,
+    RecordingEntry,
+    WindowDataset,
+    WindowSpec,
+    game_of,
+    index_recordings,
+    tick_labels,
+)
+from capture.errors import D2EError
 from capture.format import RecordingReader
+from capture.schema import KeyboardEvent
 
 from .baselines import MajorityBaseline, OpticalFlowMouse, frame_shifts, predict_nothing
 from .metrics import Window, aggregate, evaluate_events
@@ -121,7 +132,9 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
                                "seconds": len(rec.times) / 20}
         preds: dict[str, list[Any]] = {}
         if labeler is not None:
+            t0 = time.perf_counter()
             preds["idm"] = [e for e, _c in labeler(rec.frames, rec.times)]
+            row["label_seconds"] = time.perf_counter() - t0
         if baselines:
             preds["nothing"] = predict_nothing(rec.times)
             preds["majority"] = majority.predict(rec.times)
@@ -130,9 +143,66 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
             row[name] = score(rec, pred, vks)
             methods[name][rec.entry.game].append(row[name])
         per_recording.append(row)
+    if labeler is not None:  # inference speed on the frames already decoded and resized
+        video_s = sum(r["seconds"] for r in per_recording)
+        spent = sum(r["label_seconds"] for r in per_recording)
+        info["inference"] = {"video_seconds": video_s, "seconds": spent, "realtime_factor": video_s / max(spent, 1e-9),
+                             "frames_per_second": video_s * 20 / max(spent, 1e-9)}
     games = sorted({r["game"] for r in per_recording})
     table = {name: {g: aggregate(by_game[g]) for g in games if by_game.get(g)} for name, by_game in methods.items()}
     return {**info, "vks": vks, "games": {g: {"seen": g in seen, "ceiling": ATARI_CEILING.get(g)} for g in games},
+            "per_game": table, "per_recording": per_recording}
+
+
+def _same_file(a: str) -> str:
+    return a if "://" in a else str(Path(a).resolve())
+
+
+def evaluate_labels(label_paths: list[str], truth_paths: list[str]) -> dict[str, Any]:
+    """Score pseudo-label recordings (``d2e label`` outputs) against the truth files of the same videos
+    (``d2e export-web`` writes ``NAME.truth.mcap`` beside ``NAME.mp4``), with the same metrics.
+
+    Labels and truth are matched by the source video; both are on the video's clock. The scored span is
+    the labeled one (first to last model frame); segments skipped as static count as predicting nothing.
+    """
+    by_video: dict[str, str] = {}
+    for path in label_paths:
+        with RecordingReader(path) as r:
+            source = (r.meta.extra or {}).get("source_video")
+        if source:
+            by_video[_same_file(source)] = path
+    truths = []
+    for path in truth_paths:
+        with RecordingReader(path) as r:
+            truths.append((path, game_of(r.meta.extra, r.meta.source), r.video_path,
+                           list(r.iter(topics=["keyboard", "mouse", "mouse/raw"]))))
+    vks = sorted({e.vk for *_x, events in truths for e in events if isinstance(e, KeyboardEvent)})
+    methods: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    per_recording, unmatched = [], []
+    for path, game, video, truth in truths:
+        label = by_video.get(_same_file(video))
+        if label is None:
+            unmatched.append(path)
+            continue
+        with RecordingReader(label) as r:
+            times = [f.t_ns for f in r.iter(topics=["screen"])]
+            pred = list(r.iter(topics=["keyboard", "mouse", "mouse/raw"]))
+        if not times:
+            unmatched.append(path)
+            continue
+        entry = RecordingEntry(path, game, "truth", np.array(times, np.int64), np.array(times, np.int64), vks)
+        rec = RecordingFrames(entry, times, np.zeros((0,), np.uint8), truth)
+        row = {"path": path, "labels": label, "game": game, "seen": False, "seconds": len(times) / 20,
+               "pseudo_labels": score(rec, pred, vks)}
+        methods["pseudo_labels"][game].append(row["pseudo_labels"])
+        per_recording.append(row)
+    if not per_recording:
+        raise D2EError("no truth file matches a labeled video", path=", ".join(truth_paths[:3]),
+                       fix="pass the NAME.truth.mcap files written by 'd2e export-web' for the videos you labeled")
+    games = sorted({r["game"] for r in per_recording})
+    table = {name: {g: aggregate(by_game[g]) for g in games if by_game.get(g)} for name, by_game in methods.items()}
+    return {"labels": sorted(by_video.values()), "unmatched_truth": unmatched, "vks": vks,
+            "games": {g: {"seen": False, "ceiling": ATARI_CEILING.get(g)} for g in games},
             "per_game": table, "per_recording": per_recording}
 
 

@@ -113,8 +113,10 @@ def _confidences(ids: list[int], probs: list[float], vocab: Vocabulary, n_prefix
 @torch.no_grad()
 def predict_events(model, cfg: IDMConfig, vocab: Vocabulary, frames: np.ndarray, times: Sequence[int],
                    vks: Sequence[int], *, device: torch.device, batch_size: int = 8,
-                   temperature: float = 0.0) -> list[tuple[Any, float]]:
-    """Events over a whole segment (frames on the 20 Hz grid at ``times``), with confidences."""
+                   temperature: float = 0.0, generator: torch.Generator | None = None) -> list[tuple[Any, float]]:
+    """Events over a whole segment (frames on the 20 Hz grid at ``times``), with confidences.
+
+    Windows of a batch are encoded together and decoded in lock step with a KV cache."""
     model.eval().to(device)
     tau = cfg.tau_ms * 1_000_000
     out: list[tuple[Any, float]] = []
@@ -125,13 +127,16 @@ def predict_events(model, cfg: IDMConfig, vocab: Vocabulary, frames: np.ndarray,
         batch = torch.from_numpy(np.stack([_pad(frames[s:e], cfg.frames) for s, _kf, _kt, e in chunk])).to(device)
         with _autocast(device):
             memory = model.encoder(batch)
-        for row, (s, kf, kt, e) in enumerate(chunk):
+        grammars, spans_times = [], []
+        for s, _kf, _kt, e in chunk:
             win_times = [int(t) for t in times[s:e]]
             while len(win_times) < cfg.frames:  # padded tail: frames continue on the grid
                 win_times.append(win_times[-1] + FRAME_NS)
-            grammar = Grammar(vocab, win_times, tau, vks)
-            with _autocast(device):
-                ids, probs = model.generate_from_memory(memory[row:row + 1], [bos], grammar, temperature=temperature)
+            grammars.append(Grammar(vocab, win_times, tau, vks))
+            spans_times.append(win_times)
+        with _autocast(device):
+            decoded = model.generate_batch(memory, [bos], grammars, temperature=temperature, generator=generator)
+        for (ids, probs), win_times, (_s, kf, kt, _e) in zip(decoded, spans_times, chunk):
             events = decode_tokens(ids, win_times[0], tau, vocab)
             confs = _confidences(ids, probs, vocab, 1)
             # keep what this window saw with the most context (its middle), as the tick model does

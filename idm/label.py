@@ -4,7 +4,9 @@ Per video: probe -> cut into segments (default 2 min, after skipping the first/l
 static segments (menus, pauses: a cheap frame-difference filter) -> label each segment with the IDM ->
 write each segment's events atomically under ``OUT/.parts/NAME/`` -> once every segment is done,
 assemble ``OUT/NAME.mcap`` (events + one screen record per model frame pointing into the source video,
-marked as pseudo-labels with the model id, config hash and per-event confidence) and ``NAME.json``.
+marked as pseudo-labels with the model id, config hash and per-event confidence) and ``NAME.json``
+(and with ``--owamcap`` also ``NAME.owa.mcap`` for OWA's tools). The JSON summary is written last: it
+is what marks a video finished.
 
 A rerun skips finished videos and finished segments; a crash or Ctrl-C never leaves a file that looks
 finished (everything is written to a temp name and renamed). ``--shard i/N`` takes every N-th video of
@@ -18,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,18 +94,23 @@ def _motion(frames: np.ndarray) -> float:
     return float(np.abs(np.diff(gray, axis=0)).mean())
 
 
-def label_segment(video: str, seg: tuple[float, float], labeler: Labeler, opts: LabelOptions,
-                  ) -> dict[str, Any]:
-    """Decode one segment on the model grid, filter static content, label it. Returns a msgpack-able dict."""
+Decoded = tuple[list[int], list[int], np.ndarray | None]  # grid times, source pts, frames
+
+
+def decode_segment(video: str, seg: tuple[float, float], opts: LabelOptions) -> Decoded:
+    """Frames of one segment on the model grid (runs on a helper thread, ahead of inference)."""
     times, pts, frames = [], [], []
     for t, p, f in grid_frames(video, opts.image_size, fps=opts.fps, start_s=seg[0], end_s=seg[1]):
         times.append(t)
         pts.append(p)
         frames.append(f)
-    if not frames:
-        return {"times": [], "pts": [], "events": [], "static": True}
-    stack = np.stack(frames)
-    if _motion(stack) < opts.min_motion:
+    return times, pts, np.stack(frames) if frames else None
+
+
+def label_decoded(decoded: Decoded, labeler: Labeler, opts: LabelOptions) -> dict[str, Any]:
+    """Filter static content, label the rest. Returns a msgpack-able dict."""
+    times, pts, stack = decoded
+    if stack is None or _motion(stack) < opts.min_motion:
         return {"times": times, "pts": pts, "events": [], "static": True}
     labeled = labeler(stack, times)
     events = [[e.TOPIC, list(to_row(e)), float(c)] for e, c in labeled]
@@ -122,17 +130,22 @@ def label_video(video: str, out_dir: Path, labeler: Labeler, opts: LabelOptions,
         segs = segments_of(info, opts)
         parts = out_dir / ".parts" / name
         parts.mkdir(parents=True, exist_ok=True)
-        results = []
-        for i, seg in enumerate(segs):
-            part = parts / f"{i:05d}.msgpack"
-            if part.exists():
-                results.append(msgpack.unpackb(part.read_bytes()))
-                continue
-            data = label_segment(video, seg, labeler, opts)
-            with atomic_output(part, overwrite=True) as tmp:
-                tmp.write_bytes(msgpack.packb(data))
-            results.append(data)
+        todo = [i for i in range(len(segs)) if not (parts / f"{i:05d}.msgpack").exists()]
+        # decode the next segment on a thread while the model labels this one (PyAV releases the GIL)
+        with ThreadPoolExecutor(1, thread_name_prefix="d2e-decode") as pool:
+            ahead = pool.submit(decode_segment, video, segs[todo[0]], opts) if todo else None
+            for k, i in enumerate(todo):
+                decoded = ahead.result()
+                ahead = pool.submit(decode_segment, video, segs[todo[k + 1]], opts) if k + 1 < len(todo) else None
+                data = label_decoded(decoded, labeler, opts)
+                with atomic_output(parts / f"{i:05d}.msgpack", overwrite=True) as tmp:
+                    tmp.write_bytes(msgpack.packb(data))
+        results = [msgpack.unpackb((parts / f"{i:05d}.msgpack").read_bytes()) for i in range(len(segs))]
         result = _assemble(video, info, results, segs, final, opts, model_info)
+        if opts.owamcap:  # for OWA's tools: events + media refs as JSON (confidences stay in the d2e file)
+            from capture.convert import to_owamcap
+
+            to_owamcap(str(final), str(out_dir / f"{name}.owa.mcap"), overwrite=True)
         result.seconds = time.perf_counter() - t0
         summary = {**asdict(result), "options": asdict(opts), "model": model_info, "probe": asdict(info)}
         with atomic_output(out_dir / f"{name}.json", overwrite=True) as tmp:

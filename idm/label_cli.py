@@ -36,7 +36,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     info = model_info(args.model)
     opts = LabelOptions(segment_s=args.segment, skip_start_s=args.skip_start, skip_end_s=args.skip_end,
-                        min_motion=args.min_motion, image_size=info["image_size"], copy_video=args.copy_video)
+                        min_motion=args.min_motion, image_size=info["image_size"], copy_video=args.copy_video,
+                        owamcap=args.owamcap)
     print(f"labeling {len(videos)} video(s) with {info['model_id']} ({info['kind']}, config {info['config_hash']})"
           f" -> {out}", file=sys.stderr)
     if args.ray:
@@ -77,6 +78,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     p.add_argument("--shard", help="i/N: label only every N-th video starting at i (deterministic)")
     p.add_argument("--copy-video", action="store_true",
                    help="copy each video beside its labels (default: reference it by absolute path or URL)")
+    p.add_argument("--owamcap", action="store_true",
+                   help="also write NAME.owa.mcap (OWAMcap, for OWA's tools; confidences stay in NAME.mcap)")
     p.add_argument("--ray", action="store_true", help="run as a Ray Data pipeline (pip install 'd2e[ray]')")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
     p.add_argument("--workers", type=int, default=2, help="Ray workers (each loads the model once)")

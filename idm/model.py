@@ -132,39 +132,101 @@ class EventIDM(nn.Module):
             acc = (logits.argmax(-1).eq(target) & keep).sum() / keep.sum().clamp(min=1)
         return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
 
+    # -- incremental decoding ------------------------------------------------------------------------
+    def start_cache(self, memory: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Per decoder layer: cross-attention keys/values of ``memory`` (computed once) and room for
+        ``max_tokens`` self-attention keys/values, so each generated token costs one position, not a
+        pass over the whole prefix."""
+        b, d = memory.shape[0], self.cfg.d_model
+        heads = self.cfg.heads
+        cache = []
+        for layer in self.decoder.layers:
+            mha = layer.multihead_attn
+            k = F.linear(memory, mha.in_proj_weight[d:2 * d], mha.in_proj_bias[d:2 * d])
+            v = F.linear(memory, mha.in_proj_weight[2 * d:], mha.in_proj_bias[2 * d:])
+            empty = memory.new_zeros(b, heads, self.cfg.max_tokens, d // heads)
+            cache.append({"mem_k": _heads(k, heads), "mem_v": _heads(v, heads), "k": empty, "v": empty.clone()})
+        return cache
+
+    def step(self, tokens: torch.Tensor, position: int, cache: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        """Logits of the token after ``tokens`` (B,) at ``position``, given the cached prefix; the same
+        numbers as ``decode`` on the whole sequence (eval mode), in O(position) instead of O(position^2)."""
+        d, heads = self.cfg.d_model, self.cfg.heads
+        x = self.embed(tokens)[:, None] + self.pos.weight[position]
+        for layer, c in zip(self.decoder.layers, cache):
+            sa = layer.self_attn
+            q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).split(d, -1)
+            c["k"][:, :, position] = k[:, 0].reshape(-1, heads, d // heads)
+            c["v"][:, :, position] = v[:, 0].reshape(-1, heads, d // heads)
+            att = F.scaled_dot_product_attention(_heads(q, heads), c["k"][:, :, :position + 1],
+                                                 c["v"][:, :, :position + 1])
+            x = x + sa.out_proj(_merge(att))
+            ca = layer.multihead_attn
+            q = F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d])
+            att = F.scaled_dot_product_attention(_heads(q, heads), c["mem_k"], c["mem_v"])
+            x = x + ca.out_proj(_merge(att))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        return self.head(self.norm(x))[:, 0]
+
     @torch.no_grad()
     def generate(self, frames: torch.Tensor, prefix: list[int], allowed, *, max_new: int | None = None,
                  temperature: float = 0.0, generator: torch.Generator | None = None) -> tuple[list[int], list[float]]:
         """Continue ``prefix`` for one window; ``allowed(tokens) -> list[int] | None`` constrains each step
         (None: stop). Returns the tokens and the probability of each generated one."""
-        return self.generate_from_memory(self.encoder(frames), prefix, allowed, max_new=max_new,
-                                         temperature=temperature, generator=generator)
+        [(tokens, probs)] = self.generate_batch(self.encoder(frames), prefix, [allowed], max_new=max_new,
+                                                temperature=temperature, generator=generator)
+        return tokens, probs
 
     @torch.no_grad()
-    def generate_from_memory(self, memory: torch.Tensor, prefix: list[int], allowed, *, max_new: int | None = None,
-                             temperature: float = 0.0, generator: torch.Generator | None = None,
-                             ) -> tuple[list[int], list[float]]:
-        """``generate`` with the window already encoded (batched encoding, per-window decoding)."""
-        tokens = list(prefix)
-        probs: list[float] = []
+    def generate_batch(self, memory: torch.Tensor, prefix: list[int], grammars: list, *, max_new: int | None = None,
+                       temperature: float = 0.0, generator: torch.Generator | None = None,
+                       ) -> list[tuple[list[int], list[float]]]:
+        """Decode one sequence per row of ``memory`` (encoded windows) in lock step, with a KV cache.
+
+        Every row adds exactly one token per step (forced ones included, as they must enter the cache),
+        so all rows share one position and no padding is needed; finished rows ride along idle.
+        ``grammars[r](tokens) -> list[int] | None`` gives row r's allowed next tokens (None: done).
+        """
+        rows = memory.shape[0]
+        seqs = [list(prefix) for _ in range(rows)]
+        probs: list[list[float]] = [[] for _ in range(rows)]
+        done = [False] * rows
         limit = min(self.cfg.max_tokens, len(prefix) + (max_new or self.cfg.max_tokens))
-        while len(tokens) < limit:
-            choices = allowed(tokens)
-            if not choices:
+        cache = self.start_cache(memory)
+        for position in range(len(prefix) - 1):  # prefill all but the last prefix token
+            self.step(torch.full((rows,), prefix[position], device=memory.device), position, cache)
+        last = torch.full((rows,), prefix[-1], device=memory.device)
+        for position in range(len(prefix) - 1, limit - 1):
+            logits = self.step(last, position, cache).float()
+            choices: list[list[int] | None] = [None if done[r] else grammars[r](seqs[r]) for r in range(rows)]
+            mask = torch.zeros_like(logits, dtype=torch.bool)
+            for r, allowed in enumerate(choices):
+                mask[r, allowed or [self.pad_id]] = True  # a finished row gets a harmless distribution
+            logits = logits.masked_fill(~mask, float("-inf"))
+            p = torch.softmax(logits / temperature if temperature > 0 else logits, -1)
+            picked = (p.argmax(-1) if temperature <= 0 else torch.multinomial(p, 1, generator=generator)[:, 0]).tolist()
+            nxt = []
+            for r, allowed in enumerate(choices):
+                if not allowed:
+                    done[r] = True
+                    nxt.append(self.pad_id)
+                    continue
+                token = allowed[0] if len(allowed) == 1 else int(picked[r])
+                seqs[r].append(token)
+                probs[r].append(1.0 if len(allowed) == 1 else float(p[r, token]))
+                nxt.append(token)
+            if all(done):
                 break
-            if len(choices) == 1:  # forced token (frame markers, fixed timestamps): no forward pass
-                tokens.append(choices[0])
-                probs.append(1.0)
-                continue
-            logits = self.decode(torch.tensor([tokens], device=memory.device), memory)[0, -1].float()
-            masked = torch.full_like(logits, float("-inf"))
-            idx = torch.tensor(choices, device=logits.device)
-            masked[idx] = logits[idx]
-            p = torch.softmax(masked if temperature <= 0 else masked / temperature, -1)
-            nxt = int(p.argmax()) if temperature <= 0 else int(torch.multinomial(p, 1, generator=generator))
-            tokens.append(nxt)
-            probs.append(float(p[nxt]))
-        return tokens, probs
+            last = torch.tensor(nxt, device=memory.device)
+        return list(zip(seqs, probs))
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:  # (B, N, d) -> (B, heads, N, d/heads)
+    return x.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:  # (B, heads, N, dh) -> (B, N, heads*dh)
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)
 
 
 def mu_law_bin(x: torch.Tensor, bins: int, max_value: float, mu: float = 255.0) -> torch.Tensor:

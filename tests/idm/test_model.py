@@ -44,6 +44,37 @@ def test_event_idm_learns_a_fixed_sequence() -> None:
     assert out == [1, 5, 6, 7, 8, 2] and all(0 < p <= 1 for p in probs)
 
 
+def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
+    torch.manual_seed(1)
+    cfg = _cfg(decoder_layers=2, frames=4)
+    model = EventIDM(cfg, pad_id=0).eval()
+    frames = _frames(3, 4, 32)
+    tokens = torch.randint(1, 40, (3, 20), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        memory = model.encoder(frames)
+        full = model.decode(tokens, memory)
+        cache = model.start_cache(memory)
+        steps = torch.stack([model.step(tokens[:, i], i, cache) for i in range(tokens.shape[1])], 1)
+    torch.testing.assert_close(steps, full, atol=1e-4, rtol=1e-4)
+
+    def grammar(toks: list[int]) -> list[int] | None:  # rows stop at different lengths; some steps forced
+        if len(toks) >= 12 or toks[-1] == 2:
+            return None
+        return [7] if len(toks) % 4 == 0 else list(range(2, 40))
+
+    batched = model.generate_batch(memory, [1], [grammar] * 3)
+    for row in range(3):
+        ids, probs = batched[row]
+        alone_ids, alone_probs = model.generate(frames[row:row + 1], [1], grammar)
+        assert alone_ids == ids and alone_probs == pytest.approx(probs, abs=1e-5)
+        # greedy reference without the cache: argmax of the full decoder over the allowed tokens
+        for i in range(1, len(ids)):
+            allowed = grammar(ids[:i])
+            logits = model.decode(torch.tensor([ids[:i]]), memory[row:row + 1])[0, -1]
+            best = allowed[int(logits[allowed].argmax())] if len(allowed) > 1 else allowed[0]
+            assert ids[i] == best and 0 < probs[i - 1] <= 1
+
+
 def test_tick_idm_step_and_mu_law() -> None:
     torch.manual_seed(0)
     cfg = _cfg(kind="ticks", keys=[0x57, 0x41])

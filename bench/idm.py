@@ -1,0 +1,143 @@
+"""IDM benchmark: the event-token IDM against the VPT-style tick IDM and the baselines, seen vs held-out games.
+
+Everything runs through the user-facing commands, so the table is what a user reproduces by hand:
+
+1. ``d2e generate`` the development set (ALE Breakout, Pong, SpaceInvaders, MsPacman, Enduro, Seaquest;
+   ViZDoom basic, health_gathering, deathmatch): ``--recordings`` x ``--minutes`` per game for training,
+   and one fresh recording per game (other seeds) for testing.
+2. ``d2e idm train`` the tick model (VPT-style) and the event model (D2E-style, NEP-tau 100 ms) with the
+   same steps, batch and data, leaving ``--held-out`` games out of training.
+3. ``d2e idm eval`` both on the test recordings (baselines: nothing, majority, optical-flow mouse, fitted
+   on the training recordings).
+4. The NEP-tau sweep: event models with tau in ``--taus`` at ``--sweep-steps`` each.
+
+Every step is skipped when its output exists (runs resume), so an interrupted benchmark continues.
+Prints per-game tables, means over seen and held-out games, train time and inference speed.
+
+    python bench/idm.py --work bench_out/idm                  # ~90 min on a 2-core CPU
+    python bench/idm.py --work bench_out/idm --steps 300 --sweep-steps 0 --minutes 0.5   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ALE = ["Breakout", "Pong", "SpaceInvaders", "MsPacman", "Enduro", "Seaquest"]
+DOOM = ["basic", "health_gathering", "deathmatch"]
+COLUMNS = ["press_f1", "per_key_f1", "keyboard_accuracy", "pearson_x", "pearson_y", "vpt_key_accuracy",
+           "tick_exact_accuracy"]
+
+
+def d2e(*args: str) -> None:
+    cmd = [sys.executable, "-m", "d2e.cli", *args]
+    print("$ d2e " + " ".join(args), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def generate(folder: Path, minutes: float, recordings: int, seed_offset: int) -> None:
+    if folder.exists() and any(folder.glob("*.mcap")):
+        return
+    for i, game in enumerate(ALE + DOOM, start=1):
+        engine, flag = ("ale", "--game") if game in ALE else ("vizdoom", "--scenario")
+        d2e("generate", engine, flag, game, "--minutes", str(minutes), "--recordings", str(recordings),
+            "--seed", str(10 * i + seed_offset), "--workers", "2", "--out", str(folder))
+
+
+def train(data: Path, run: Path, steps: int, held_out: list[str], *sets: str, kind: str = "events") -> dict:
+    summary = run / "train_summary.json"
+    if not summary.exists() or json.loads(summary.read_text())["steps"] < steps:
+        args = ["idm", "train", str(data), "--out", str(run), "--kind", kind, "--quiet",
+                "--set", f"max_steps={steps}"]
+        for s in sets:
+            args += ["--set", s]
+        d2e(*args, "--held-out", *held_out)
+    return json.loads(summary.read_text())
+
+
+def evaluate(run: Path, test: Path, *, baselines: bool) -> dict:
+    out = run / ("eval.json" if baselines else "eval_model.json")
+    if not out.exists():
+        d2e("idm", "eval", "--model", str(run), str(test), "--out", str(out), "--markdown",
+            str(out.with_suffix(".md")), *([] if baselines else ["--no-baselines"]))
+    return json.loads(out.read_text())
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def table(results: dict[str, dict], columns: list[str]) -> str:
+    """Rows: method x game group (seen / held out); columns: metric means over the games of the group."""
+    first = next(iter(results.values()))
+    groups = {"held out": [g for g, f in first["games"].items() if not f["seen"]],
+              "seen": [g for g, f in first["games"].items() if f["seen"]]}
+    lines = ["| method | games | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for label, result in results.items():
+        for group, games in groups.items():
+            for method, by_game in result["per_game"].items():
+                if method != "idm" and label != "tick IDM (VPT-style)":
+                    continue  # baselines once, with the first model
+                name = label if method == "idm" else method
+                cells = [_f(_mean([by_game.get(g, {}).get(c) for g in games])) for c in columns]
+                lines.append(f"| {name} | {group} ({len(games)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default="bench_out/idm", help="folder for data, runs and results (reused)")
+    p.add_argument("--minutes", type=float, default=2.0, help="length of each training recording")
+    p.add_argument("--recordings", type=int, default=2, help="training recordings per game")
+    p.add_argument("--test-minutes", type=float, default=1.0, help="length of the one test recording per game")
+    p.add_argument("--steps", type=int, default=1500, help="training steps of the main tick and event models")
+    p.add_argument("--sweep-steps", type=int, default=500, help="steps per NEP-tau sweep model (0: no sweep)")
+    p.add_argument("--taus", type=int, nargs="+", default=[0, 50, 100, 150], help="NEP-tau values (ms) to sweep")
+    p.add_argument("--held-out", nargs="+", default=["ms_pacman", "health_gathering"],
+                   help="games left out of training")
+    args = p.parse_args()
+    work = Path(args.work)
+    data, test, runs = work / "data", work / "test", work / "runs"
+    generate(data, args.minutes, args.recordings, 0)
+    generate(test, args.test_minutes, 1, 5)
+
+    trained = {"tick IDM (VPT-style)": train(data, runs / "ticks", args.steps, args.held_out, kind="ticks"),
+               "event IDM (D2E-style)": train(data, runs / "events", args.steps, args.held_out, "tau_ms=100")}
+    results = {"tick IDM (VPT-style)": evaluate(runs / "ticks", test, baselines=True),
+               "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=False)}
+    sweep: dict[str, dict] = {}
+    sweep_trained: dict[str, dict] = {}
+    for tau in args.taus if args.sweep_steps else []:
+        run = runs / f"sweep-tau{tau}"
+        sweep_trained[f"tau {tau} ms"] = train(data, run, args.sweep_steps, args.held_out, f"tau_ms={tau}")
+        sweep[f"event IDM, tau {tau} ms"] = evaluate(run, test, baselines=False)
+
+    print(f"\n## IDM benchmark: {args.steps} steps, held out: {', '.join(args.held_out)}\n")
+    print(table(results, COLUMNS))
+    print("\n| model | parameters | train steps | train s | s/step | inference frames/s | real-time factor |")
+    print("|---|---|---|---|---|---|---|")
+    for label, summary in {**trained, **sweep_trained}.items():
+        res = results.get(label) or sweep.get(f"event IDM, {label}") or {}
+        inf = res.get("inference", {})
+        print(f"| {label} | {summary['parameters']:,} | {summary['steps']} | {summary['seconds']:.0f} | "
+              f"{summary['seconds'] / max(1, summary['steps']):.2f} | {_f(inf.get('frames_per_second'))} | "
+              f"{_f(inf.get('realtime_factor'))} |")
+    if sweep:
+        print(f"\n## NEP-tau sweep ({args.sweep_steps} steps each)\n")
+        print(table(sweep, ["press_f1", "per_key_f1", "pearson_x", "pearson_y"]))
+    print("\nper-game tables: " + ", ".join(str(r / "eval.md") for r in [runs / "ticks"])
+          + f", {runs / 'events' / 'eval_model.md'}")
+    (work / "results.json").write_text(json.dumps({"main": results, "sweep": sweep}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
