@@ -29,10 +29,10 @@ from .errors import D2EError
 from .format import RecordingReader
 from .schema import BUTTON_FLAGS, KeyboardEvent, RawMouseEvent, ScreenFrame
 from .storage import expand_inputs
+from .ticks import GRID_NS, down_intervals, held_per_tick
 from .tokens import Vocabulary, as_raw_events, encode_window
 from .video import VideoReader
 
-GRID_NS = 50_000_000
 BUTTON_NAMES = ("left", "right", "middle", "x1", "x2")
 _FLAG_BUTTON = {flag: (i, is_up) for i, b in enumerate(BUTTON_NAMES) for is_up, flag in enumerate(BUTTON_FLAGS[b])}
 
@@ -144,28 +144,11 @@ class EventTable:
         mouse = [e for e in self.events if isinstance(e, RawMouseEvent)]
         self.mouse_t = np.fromiter((e.t_ns for e in mouse), np.int64, len(mouse))
         self.mouse_d = np.array([(e.dx, e.dy) for e in mouse], np.float32).reshape(-1, 2)
-        never = np.iinfo(np.int64).max
-        key_iv: list[tuple[int, int, int]] = []
-        btn_iv: list[tuple[int, int, int]] = []
-        key_down: dict[int, int] = {}
-        btn_down: dict[int, int] = {}
-        for e in self.events:
-            if isinstance(e, KeyboardEvent):
-                if e.action == "press":
-                    key_down.setdefault(e.vk, e.t_ns)
-                elif e.vk in key_down:
-                    key_iv.append((e.vk, key_down.pop(e.vk), e.t_ns))
-            elif e.button_flags:
-                for flag, (b, is_up) in _FLAG_BUTTON.items():
-                    if e.button_flags & flag:
-                        if not is_up:
-                            btn_down.setdefault(b, e.t_ns)
-                        elif b in btn_down:
-                            btn_iv.append((b, btn_down.pop(b), e.t_ns))
-        key_iv += [(vk, t, never) for vk, t in key_down.items()]
-        btn_iv += [(b, t, never) for b, t in btn_down.items()]
-        self.key_iv = np.array(key_iv, np.int64).reshape(-1, 3)
-        self.btn_iv = np.array(btn_iv, np.int64).reshape(-1, 3)
+        keys = ((e.t_ns, e.vk, e.action == "press") for e in self.events if isinstance(e, KeyboardEvent))
+        buttons = ((e.t_ns, b, not is_up) for e in self.events if isinstance(e, RawMouseEvent) and e.button_flags
+                   for flag, (b, is_up) in _FLAG_BUTTON.items() if e.button_flags & flag)
+        self.key_iv = down_intervals(keys)
+        self.btn_iv = down_intervals(buttons)
 
     def between(self, start_ns: int, end_ns: int) -> list[Any]:
         """The events with ``start_ns <= t < end_ns``."""
@@ -177,14 +160,8 @@ class EventTable:
         """Dense labels of ``n`` ticks from ``start_ns``: keys (n, K) and buttons (n, 5) down at any time in
         a tick (the tick of a release included), mouse (n, 2) summed raw motion."""
         end_ns = start_ns + n * tick_ns
-        keys = np.zeros((n, len(vks)), bool)
-        col = {vk: i for i, vk in enumerate(vks)}
-        for vk, s, e in self.key_iv[(self.key_iv[:, 2] >= start_ns) & (self.key_iv[:, 1] < end_ns)].tolist():
-            if vk in col:
-                keys[max(0, (s - start_ns) // tick_ns):(e - start_ns) // tick_ns + 1, col[vk]] = True
-        buttons = np.zeros((n, len(BUTTON_NAMES)), bool)
-        for b, s, e in self.btn_iv[(self.btn_iv[:, 2] >= start_ns) & (self.btn_iv[:, 1] < end_ns)].tolist():
-            buttons[max(0, (s - start_ns) // tick_ns):(e - start_ns) // tick_ns + 1, b] = True
+        keys = held_per_tick(self.key_iv, vks, start_ns, n, tick_ns)
+        buttons = held_per_tick(self.btn_iv, range(len(BUTTON_NAMES)), start_ns, n, tick_ns)
         lo, hi = np.searchsorted(self.mouse_t, [start_ns, end_ns])
         mouse = np.zeros((n, 2), np.float32)
         np.add.at(mouse, (self.mouse_t[lo:hi] - start_ns) // tick_ns, self.mouse_d[lo:hi])

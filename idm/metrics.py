@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from capture.schema import BUTTON_FLAGS, KeyboardEvent, MouseEvent, RawMouseEvent
+from capture.ticks import down_intervals, held_per_tick
 
 BIN_NS = 50_000_000
 TOLERANCE_NS = 50_000_000
@@ -118,22 +119,10 @@ def mouse_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | None
 
 
 def key_state_ticks(items: Sequence[tuple[int, str, str]], window: Window, keys: Sequence[str]) -> np.ndarray:
-    """(n_ticks, n_keys) key-down state per tick; a key pressed at any time within a tick counts as down."""
-    index = {k: i for i, k in enumerate(keys)}
-    state = np.zeros((window.n_bins, len(keys)), bool)
-    down: dict[str, int] = {}
-    for t, key, action in sorted(items):
-        if key not in index:
-            continue
-        tick = min(max((t - window.start_ns) // BIN_NS, 0), window.n_bins)
-        if action == "press":
-            down.setdefault(key, tick)
-        elif key in down:
-            start = down.pop(key)
-            state[start:tick + 1, index[key]] = True
-    for key, start in down.items():
-        state[start:, index[key]] = True
-    return state
+    """(n_ticks, n_keys) key-down state per tick; a key down at any time within a tick counts as down
+    (the same rule as the training labels, ``capture.ticks``)."""
+    intervals = down_intervals((t, int(key), action == "press") for t, key, action in sorted(items))
+    return held_per_tick(intervals, [int(k) for k in keys], window.start_ns, window.n_bins, BIN_NS)
 
 
 def _f1(tp: int, fp: int, fn: int) -> float | None:
