@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEMO_STEPS: list[tuple[str, str]] = []
+DEMO_STEPS: list[tuple[str, str]] = [("idm.demo", "run_idm_demo")]
 
 
 def _step(title: str) -> None:

@@ -48,7 +48,7 @@ class LabelOptions:
     segment_s: float = 120.0
     skip_start_s: float = 0.0
     skip_end_s: float = 0.0
-    min_motion: float = 1.0  # mean absolute frame difference (0-255) below which a segment is static
+    min_motion: float = 5.0  # % of frame pairs that must change visibly, else the segment is static
     fps: float = 20.0
     image_size: int = 64
     copy_video: bool = False
@@ -88,10 +88,16 @@ def segments_of(p: VideoProbe, opts: LabelOptions) -> list[tuple[float, float]]:
 
 
 def _motion(frames: np.ndarray) -> float:
+    """Percent of consecutive frame pairs that change visibly: more than 0.1% of pixels by more than 10/255.
+
+    Counting changed pixels rather than averaging the difference keeps small sprites on a still
+    background (Atari, top-down games) as gameplay, while menus, pause screens and title cards score ~0.
+    """
     if len(frames) < 2:
         return 0.0
-    gray = frames.astype(np.float32).mean(-1)
-    return float(np.abs(np.diff(gray, axis=0)).mean())
+    gray = frames.astype(np.int16).sum(-1)
+    changed = (np.abs(np.diff(gray, axis=0)) > 30).reshape(len(frames) - 1, -1).mean(1)
+    return float((changed > 0.001).mean() * 100)
 
 
 Decoded = tuple[list[int], list[int], np.ndarray | None]  # grid times, source pts, frames
@@ -117,19 +123,44 @@ def label_decoded(decoded: Decoded, labeler: Labeler, opts: LabelOptions) -> dic
     return {"times": times, "pts": pts, "events": events, "static": False}
 
 
+def model_key(model_info: dict[str, Any]) -> str:
+    """Which model made labels: its config and its weights (the same config retrained is another model)."""
+    return f"{model_info.get('config_hash')}/{model_info.get('weights_hash')}"
+
+
+def labels_model(summary: Path) -> str | None:
+    """``model_key`` of the model that made a finished output (None when it is not finished)."""
+    try:
+        return model_key(json.loads(summary.read_text())["model"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def foreign_outputs(out_dir: Path, model_info: dict[str, Any]) -> list[str]:
+    """Finished outputs in ``out_dir`` made by another model: relabeling would replace them."""
+    return sorted(p.name for p in out_dir.glob("*.json")
+                  if p.name != "run_summary.json" and labels_model(p) not in (None, model_key(model_info)))
+
+
 def label_video(video: str, out_dir: Path, labeler: Labeler, opts: LabelOptions, model_info: dict[str, Any],
                 ) -> VideoResult:
     """Label one video, resuming from finished segments; never raises for a bad video."""
     t0 = time.perf_counter()
     name = output_name(video)
     final = out_dir / f"{name}.mcap"
-    if final.exists() and (out_dir / f"{name}.json").exists():
+    if final.exists() and labels_model(out_dir / f"{name}.json") == model_key(model_info):
         return VideoResult(video, "skipped-done", str(final))
     try:
         info = probe(video)
         segs = segments_of(info, opts)
         parts = out_dir / ".parts" / name
         parts.mkdir(parents=True, exist_ok=True)
+        stamp = parts / "model.txt"  # segments resume only with the model (and options) that made them
+        made_by = f"{model_key(model_info)} {json.dumps(asdict(opts), sort_keys=True)}"
+        if not stamp.exists() or stamp.read_text() != made_by:
+            for stale in parts.glob("*.msgpack"):
+                stale.unlink()
+            stamp.write_text(made_by)
         todo = [i for i in range(len(segs)) if not (parts / f"{i:05d}.msgpack").exists()]
         # decode the next segment on a thread while the model labels this one (PyAV releases the GIL)
         with ThreadPoolExecutor(1, thread_name_prefix="d2e-decode") as pool:
@@ -150,7 +181,7 @@ def label_video(video: str, out_dir: Path, labeler: Labeler, opts: LabelOptions,
         summary = {**asdict(result), "options": asdict(opts), "model": model_info, "probe": asdict(info)}
         with atomic_output(out_dir / f"{name}.json", overwrite=True) as tmp:
             tmp.write_text(json.dumps(summary, indent=1))
-        for part in parts.glob("*.msgpack"):
+        for part in [*parts.glob("*.msgpack"), stamp]:
             part.unlink()
         parts.rmdir()
         return result

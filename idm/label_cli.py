@@ -23,7 +23,7 @@ A rerun with the same --out skips finished videos and segments; Ctrl-C is safe a
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from .label import LabelOptions, run_local, run_ray, select_shard
+    from .label import LabelOptions, foreign_outputs, run_local, run_ray, select_shard
     from .labeler import load_labeler, model_info
     from .sources import discover
 
@@ -35,6 +35,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     info = model_info(args.model)
+    foreign = foreign_outputs(out, info)
+    if foreign and not args.replace:
+        raise D2EError(f"{len(foreign)} finished output(s) here were made by another model (e.g. {foreign[0]})",
+                       path=out, fix="use a new --out folder, or --replace to relabel them with this model")
     opts = LabelOptions(segment_s=args.segment, skip_start_s=args.skip_start, skip_end_s=args.skip_end,
                         min_motion=args.min_motion, image_size=info["image_size"], copy_video=args.copy_video,
                         owamcap=args.owamcap)
@@ -71,8 +75,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     p.add_argument("--segment", type=float, default=120.0, help="segment length in seconds (default 120)")
     p.add_argument("--skip-start", type=float, default=0.0, help="seconds to skip at the start of each video")
     p.add_argument("--skip-end", type=float, default=0.0, help="seconds to skip at the end of each video")
-    p.add_argument("--min-motion", type=float, default=1.0,
-                   help="segments whose mean frame difference (0-255) is below this are skipped as static")
+    p.add_argument("--min-motion", type=float, default=5.0,
+                   help="skip a segment as static (menu, pause) when fewer than this %% of its consecutive frames "
+                        "change visibly (default 5; 0 labels everything)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--shard", help="i/N: label only every N-th video starting at i (deterministic)")
@@ -83,6 +88,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     p.add_argument("--ray", action="store_true", help="run as a Ray Data pipeline (pip install 'd2e[ray]')")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
     p.add_argument("--workers", type=int, default=2, help="Ray workers (each loads the model once)")
+    p.add_argument("--replace", action="store_true",
+                   help="relabel outputs in --out that another model made (default: refuse, to keep them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(func=cmd_label)

@@ -13,9 +13,16 @@ from .label import Labeler
 
 def model_info(folder: str) -> dict[str, Any]:
     """What pseudo-labels record about the model that made them."""
+    import hashlib
+    from pathlib import Path
+
     cfg = checkpoint.load_config(folder)
-    return {"model_id": cfg.name, "kind": cfg.kind, "config_hash": cfg.hash(), "image_size": cfg.image_size,
-            "model_path": str(folder)}
+    digest = hashlib.sha256()
+    with open(Path(folder) / checkpoint.WEIGHTS, "rb") as f:  # retrained with the same config: other labels
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"model_id": cfg.name, "kind": cfg.kind, "config_hash": cfg.hash(),
+            "weights_hash": digest.hexdigest()[:12], "image_size": cfg.image_size, "model_path": str(folder)}
 
 
 def load_labeler(folder: str, *, device: str = "auto", batch_size: int = 8) -> Labeler:

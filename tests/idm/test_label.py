@@ -139,3 +139,20 @@ def test_bad_shard_and_no_videos(tick_model: Path, tmp_path: Path) -> None:
     (tmp_path / "a.mp4").write_bytes(b"x")
     out = _run(str(tmp_path), "--model", str(tick_model), "--out", str(tmp_path / "o"), "--shard", "3/2")
     assert out.returncode == 2 and "bad --shard" in out.stderr
+
+
+def test_labels_of_another_model_are_kept_unless_replace(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels"
+    clip = str(videos / "clip30fps.mp4")
+    assert _run(clip, "--model", str(tick_model), "--out", str(out), "--quiet").returncode == 0
+    [first] = [p for p in out.glob("*.json") if p.name != "run_summary.json"]
+    made_by = json.loads(first.read_text())["model"]["weights_hash"]
+    other = tmp_path / "retrained"  # same config, other weights: another model
+    torch.manual_seed(1)
+    cfg = checkpoint.load_config(tick_model)
+    checkpoint.save(other, TickIDM(cfg, 2), cfg, {"vks": [0x57, 0x41]})
+    refused = _run(clip, "--model", str(other), "--out", str(out), "--quiet")
+    assert refused.returncode == 2 and "made by another model" in refused.stderr and "--replace" in refused.stderr
+    assert json.loads(first.read_text())["model"]["weights_hash"] == made_by  # untouched
+    assert _run(clip, "--model", str(other), "--out", str(out), "--quiet", "--replace").returncode == 0
+    assert json.loads(first.read_text())["model"]["weights_hash"] != made_by
