@@ -130,3 +130,22 @@ def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> No
     assert model.encoder.stem.backbone.embeddings.patch_embeddings.projection.weight.grad is not None
     with pytest.raises(OSError):
         EventIDM(_cfg(encoder="pretrained", encoder_path=str(tmp_path / "missing")), pad_id=0)
+
+
+@pytest.mark.parametrize("name", ["base", pytest.param("large", marks=pytest.mark.heavy)])
+def test_gpu_presets_take_optimisation_steps(name: str) -> None:
+    """The GPU presets at their real size: two AdamW steps in fp32 on the CPU (bf16/compile are GPU settings)."""
+    torch.manual_seed(0)
+    cfg = preset(name, vocab_size=298, dropout=0.0)
+    model = EventIDM(cfg, pad_id=0)
+    frames = _frames(1, cfg.frames, cfg.image_size)
+    tokens = torch.randint(1, 298, (1, 64), generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(2):
+        loss, _m = model({FRAMES: frames, TOKENS: tokens})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[1] < losses[0]
