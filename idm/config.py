@@ -28,6 +28,8 @@ class IDMConfig:
         image_size: Frames are resized to this square size (pixels) by the dataset.
         frames: Frames per window (20 Hz): the IDM sees all of them (non-causal).
         patch_grid: Each frame becomes ``patch_grid**2`` tokens after the CNN (spatial detail for clicks).
+        motion_input: The CNN also sees each frame's difference to the next one (small moving objects
+            survive pooling). Ignored by pretrained encoders, which take plain RGB.
         d_model: Width of the frame encoder and the event decoder.
         encoder_layers: Transformer layers over all frame tokens of the window.
         decoder_layers: Transformer layers of the autoregressive event decoder.
@@ -50,7 +52,8 @@ class IDMConfig:
     encoder_path: str | None = None
     image_size: int = 64
     frames: int = 8
-    patch_grid: int = 2
+    patch_grid: int = 4
+    motion_input: bool = True
     d_model: int = 128
     encoder_layers: int = 2
     decoder_layers: int = 2
