@@ -93,8 +93,8 @@ class WindowEncoder(nn.Module):
         super().__init__()
         grid = cfg.patch_grid
         self.motion = cfg.motion_input and cfg.encoder == "cnn"
-        self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid)
-                                if cfg.encoder == "pretrained" else ConvStem(cfg.d_model, grid, 6 if self.motion else 3))
+        self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid) if cfg.encoder == "pretrained"
+                                else ConvStem(cfg.d_model, grid, 6 if self.motion else 3))
         self.time = nn.Parameter(torch.zeros(cfg.frames, 1, cfg.d_model))
         self.space = nn.Parameter(torch.zeros(1, grid * grid, cfg.d_model))
         nn.init.normal_(self.time, std=0.02)
