@@ -18,13 +18,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-# name -> d2e export-web options; the source recordings are 20 fps game captures (160x210 Atari, 320x240 Doom)
+# name -> (folder, d2e export-web options); the sources are 20 fps game captures (160x210 Atari, 320x240 Doom)
 VARIANTS = {
-    "as recorded (CRF)": [],
-    "upscaled 640 px, 500 kb/s": ["--width", "640", "--bitrate", "500000"],
-    "200 kb/s": ["--bitrate", "200000"],
-    "50 kb/s": ["--bitrate", "50000"],
-    "80 px wide": ["--width", "80"],
+    "as recorded (CRF)": ("as_recorded", []),
+    "upscaled 640 px, 500 kb/s": ("640px_500k", ["--width", "640", "--bitrate", "500000"]),
+    "200 kb/s": ("200k", ["--bitrate", "200000"]),
+    "50 kb/s": ("50k", ["--bitrate", "50000"]),
+    "80 px wide": ("80px", ["--width", "80"]),
 }
 COLUMNS = ["press_f1", "per_key_f1", "keyboard_accuracy", "pearson_x", "pearson_y", "tick_exact_accuracy"]
 
@@ -63,8 +63,8 @@ def main() -> None:
         raise SystemExit(f"no test recordings of {games}")
     work = Path(args.work)
     rows = []
-    for variant, options in VARIANTS.items():
-        folder = work / "web" / variant.replace(" ", "_").replace("/", "").replace("(", "").replace(")", "")
+    for variant, (slug, options) in VARIANTS.items():
+        folder = work / "web" / slug
         for rec in recordings:
             out = folder / (Path(rec).stem + ".mp4")
             if not out.exists():

@@ -30,6 +30,8 @@ class IDMConfig:
         patch_grid: Each frame becomes ``patch_grid**2`` tokens after the CNN (spatial detail for clicks).
         motion_input: The CNN also sees each frame's difference to the next one (small moving objects
             survive pooling). Ignored by pretrained encoders, which take plain RGB.
+        motion_cue_radius: The encoder also sees the phase-correlation surface between consecutive
+            frames within this many pixels of zero shift (global camera motion, sub-pixel); 0 disables.
         d_model: Width of the frame encoder and the event decoder.
         encoder_layers: Transformer layers over all frame tokens of the window.
         decoder_layers: Transformer layers of the autoregressive event decoder.
@@ -54,6 +56,7 @@ class IDMConfig:
     frames: int = 8
     patch_grid: int = 4
     motion_input: bool = True
+    motion_cue_radius: int = 4
     d_model: int = 128
     encoder_layers: int = 2
     decoder_layers: int = 2
@@ -102,7 +105,8 @@ class IDMConfig:
             path = path / "config.json"
         if not path.exists():
             raise D2EError("no config.json", path=path, fix="pass a checkpoint folder written by 'd2e idm train'")
-        return cls.from_dict(json.loads(path.read_text()), source=str(path))
+        # a field added after a checkpoint was saved takes the value that reproduces that checkpoint
+        return cls.from_dict({**SAVED_BEFORE_FIELD_EXISTED, **json.loads(path.read_text())}, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> IDMConfig:
@@ -117,6 +121,9 @@ class IDMConfig:
 
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
+
+# Value of each later-added field that means "behave as before it existed" (for older config.json files).
+SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

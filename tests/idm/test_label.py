@@ -156,3 +156,21 @@ def test_labels_of_another_model_are_kept_unless_replace(videos: Path, tick_mode
     assert json.loads(first.read_text())["model"]["weights_hash"] == made_by  # untouched
     assert _run(clip, "--model", str(other), "--out", str(out), "--quiet", "--replace").returncode == 0
     assert json.loads(first.read_text())["model"]["weights_hash"] != made_by
+
+
+def test_outputs_feed_the_training_dataset(videos: Path, tick_model: Path, tmp_path: Path) -> None:
+    """Pseudo-labels are ordinary recordings: the dataset layer serves windows from them, with frames
+    decoded from the referenced source video (not copied) and labels from the predicted events."""
+    from capture.dataset import WindowDataset, WindowSpec, index_recordings
+
+    out = tmp_path / "labels"
+    run = _run(str(videos / "clip30fps.mp4"), "--model", str(tick_model), "--out", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    [mcap] = out.glob("*.mcap")
+    assert not list(out.glob("*.mkv")) and not list(out.glob("*.mp4"))
+    entries = index_recordings([str(mcap)])
+    ds = WindowDataset(entries, WindowSpec(frames=8, image_size=32, vks=[0x57, 0x41]))
+    assert len(ds) == 75 * 20 // 30 // 8
+    window = ds[1]
+    assert window["frames"].shape == (8, 32, 32, 3) and window["frames"].std() > 10  # real pixels
+    assert window["keys"].shape == (8, 2) and len(window["tokens"]) > 0

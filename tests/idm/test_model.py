@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from capture.errors import D2EError  # noqa: E402
 from idm import checkpoint  # noqa: E402
 from idm.config import IDMConfig, preset  # noqa: E402
-from idm.model import BUTTONS, FRAMES, KEYS, MOUSE, TOKENS, EventIDM, TickIDM, mu_law_bin, mu_law_value  # noqa: E402
+from idm.model import BUTTONS, FRAMES, KEYS, MOUSE, TOKENS, EventIDM, MotionCue, TickIDM, mu_law_bin, mu_law_value  # noqa: E402
 
 
 def _cfg(**kw) -> IDMConfig:
@@ -74,6 +74,19 @@ def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by
             logits = model.decode(torch.tensor([ids[:i]]), memory[row:row + 1])[0, -1]
             best = allowed[int(logits[allowed].argmax())] if len(allowed) > 1 else allowed[0]
             assert ids[i] == best and 0 < probs[i - 1] <= 1
+
+
+@pytest.mark.parametrize(("dy", "dx"), [(0, 0), (1, 2), (-3, 0), (2, -4)])
+def test_motion_cue_peaks_at_the_shift_between_frames(dy: int, dx: int) -> None:
+    torch.manual_seed(0)
+    image = torch.nn.functional.avg_pool2d(torch.rand(3, 64, 64), 3, 1, 1)  # texture, like a game wall
+    moved = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
+    cue = MotionCue(radius=4, d_model=16)
+    surface = cue.surface(torch.stack([image, moved])[None])  # (1, 2, 81)
+    row, col = divmod(int(surface[0, 0].argmax()), 9)
+    assert (row - 4, col - 4) == (dy, dx)
+    assert divmod(int(surface[0, 1].argmax()), 9) == (4, 4)  # the last frame has no next one: no motion
+    assert cue(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
 
 
 def test_tick_idm_step_and_mu_law() -> None:
