@@ -110,7 +110,7 @@ class MotionCue(nn.Module):
         self.embed = nn.Sequential(nn.Linear(side * side, d_model), nn.GELU(), nn.Linear(d_model, d_model))
 
     def surface(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) normalised frames -> (B, T, (2r+1)^2) correlation patches (last frame: itself)."""
+        """(B, T, 3, H, W) float frames -> (B, T, (2r+1)^2) correlation patches (last frame: with itself)."""
         with torch.autocast(frames.device.type, enabled=False):
             gray = frames.float().mean(2)
             gray = gray - gray.mean((-2, -1), keepdim=True)
