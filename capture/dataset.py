@@ -113,6 +113,8 @@ class WindowSpec:
         image_size: Square model input size in pixels.
         aspect: ``"stretch"`` (D2E: aspect not kept), ``"pad"`` (letterbox) or ``"crop"`` (centre crop).
         tau_ms: NEP-tau for the token labels.
+        merge_motion_ms: Raw mouse motion summed over slots of this length in the token labels (0: every
+            raw event its own token group); see ``capture.tokens.encode_window``.
         vks: Key codes of the dense key labels (default: every key seen in the training recordings).
     """
 
@@ -121,6 +123,7 @@ class WindowSpec:
     image_size: int = 128
     aspect: str = "stretch"
     tau_ms: int = 100
+    merge_motion_ms: int = 0
     vks: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -305,7 +308,8 @@ class WindowDataset:
         t0, t_end = int(times[0]), int(times[-1]) + GRID_NS
         table = self.table(ri)
         keys, buttons, mouse = table.ticks(t0, spec.frames, spec.vks)
-        tokens = encode_window(table.between(t0 - tau, t_end), times.tolist(), tau, self.vocab)
+        tokens = encode_window(table.between(t0 - tau, t_end), times.tolist(), tau, self.vocab,
+                               merge_motion_ns=spec.merge_motion_ms * 1_000_000)
         return {"frames": frames, "times": times, "tokens": tokens, "keys": keys, "buttons": buttons,
                 "mouse": mouse, "recording": ri}
 

@@ -205,18 +205,33 @@ def as_raw_events(events: Iterable[Any]) -> list[Any]:
 
 
 def encode_window(events: Sequence[Any], frame_times: Sequence[int], tau_ns: int, vocab: Vocabulary, *,
-                  image_tokens: int = 0, bos_eos: bool = True) -> list[int]:
+                  image_tokens: int = 0, bos_eos: bool = True, merge_motion_ns: int = 0) -> list[int]:
     """The token ids of one window: screen events at ``frame_times`` interleaved with input events
     shifted by ``tau_ns``; events are kept when their shifted time falls in the window
-    ``[frame_times[0], frame_times[-1] + frame period)``."""
+    ``[frame_times[0], frame_times[-1] + frame period)``.
+
+    ``merge_motion_ns > 0`` sums raw mouse motion without buttons over slots of that length (from the
+    window start) into one event at the slot's first motion time: 1 kHz raw input would otherwise need
+    16 tokens per millisecond, far more than a window's token budget. Clicks and scrolls stay separate.
+    """
     period = frame_times[1] - frame_times[0] if len(frame_times) > 1 else 50_000_000
     lo, hi = frame_times[0], frame_times[-1] + period
     tab = vocab.tables
     items: list[tuple[int, int, list[int]]] = [(t, 0, tab.screen_ids(t, image_tokens)) for t in frame_times]
+    slots: dict[int, list[int]] = {}  # slot -> [time, dx, dy] of merged motion
     for e in as_raw_events(events):
         shifted = e.t_ns + tau_ns
-        if lo <= shifted < hi:
-            items.append((shifted, 1, tab.event(e, shifted)))
+        if not lo <= shifted < hi:
+            continue
+        if merge_motion_ns > 0 and isinstance(e, RawMouseEvent) and not e.button_flags:
+            merged = slots.setdefault((shifted - lo) // merge_motion_ns, [shifted, 0, 0])
+            merged[1] += e.dx
+            merged[2] += e.dy
+            continue
+        items.append((shifted, 1, tab.event(e, shifted)))
+    for t, dx, dy in slots.values():
+        if dx or dy:
+            items.append((t, 1, tab.event(RawMouseEvent(t - tau_ns, dx, dy), t)))
     items.sort(key=lambda x: (x[0], x[1]))  # a frame before events stamped at the same time
     out = [vocab.id(BOS)] if bos_eos else []
     for _t, _k, ids in items:

@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         split_by_game,
         split_by_recording,
     )
-    from capture.tokens import Vocabulary
+    from capture.tokens import SCREEN, Vocabulary
 
     from .train import fit
 
@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     vocab = Vocabulary.default()
     cfg.vocab_size = len(vocab)
     spec = WindowSpec(frames=cfg.frames, stride=max(1, cfg.frames // 2), image_size=cfg.image_size,
-                      tau_ms=cfg.tau_ms, vks=list(cfg.keys))
+                      tau_ms=cfg.tau_ms, merge_motion_ms=cfg.merge_motion_ms, vks=list(cfg.keys))
     train_ds = WindowDataset(train, spec, vocab)
     cfg.keys = list(spec.vks)
     val_ds = WindowDataset(val, WindowSpec(**{**spec.__dict__, "stride": cfg.frames}), vocab) if val else None
@@ -88,8 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {cfg.name} ({cfg.kind}) on {len(train)} recordings / {len(train_ds)} windows of "
           f"{', '.join(split['train_games'])}; validating on {len(val)} recordings -> {out}", file=sys.stderr)
     labels = {"vocab": vocab.to_json(), "vks": spec.vks}
-    summary = fit(cfg, train_ds, val_ds, out, labels=labels, pad_id=vocab.pad_id, n_keys=len(spec.vks),
-                  num_workers=args.workers, accelerator=args.accelerator, devices=args.devices,
+    summary = fit(cfg, train_ds, val_ds, out, labels=labels, pad_id=vocab.pad_id, screen_id=vocab.id(SCREEN),
+                  n_keys=len(spec.vks), num_workers=args.workers, accelerator=args.accelerator, devices=args.devices,
                   strategy=args.strategy, num_nodes=args.num_nodes, progress=not args.quiet)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1) if args.json else

@@ -32,6 +32,9 @@ class IDMConfig:
             survive pooling). Ignored by pretrained encoders, which take plain RGB.
         motion_cue_radius: The encoder also sees the phase-correlation surface between consecutive
             frames within this many pixels of zero shift (global camera motion, sub-pixel); 0 disables.
+        frame_context: Each decoder token also gets the pooled features of the frames around the one it
+            belongs to (counted by screen events, from 3 before to 1 after), so an event is read off its
+            own frames directly instead of being found by cross-attention over the whole window first.
         d_model: Width of the frame encoder and the event decoder.
         encoder_layers: Transformer layers over all frame tokens of the window.
         decoder_layers: Transformer layers of the autoregressive event decoder.
@@ -39,6 +42,9 @@ class IDMConfig:
         dropout: Dropout in the transformers.
         max_tokens: Longest event-token sequence per window; longer windows are cut at an event boundary.
         tau_ms: NEP-tau: actions are shifted this much later before interleaving with frames (D2E: 100-150).
+        merge_motion_ms: Raw mouse motion is summed per slot of this length in the token labels, so the
+            decoder writes at most one motion event per slot (the 50 ms metric bins lose nothing); 1 kHz
+            raw input unmerged would overflow ``max_tokens`` within a frame or two. 0 keeps every event.
         mouse_bins: Per-axis bins of the ticks model's mouse head (mu-law, as VPT).
         mouse_max: Largest |dx| per tick the ticks model can express (pixels/counts).
         keys: VK codes the ticks model predicts (empty: learned from the training data).
@@ -57,6 +63,7 @@ class IDMConfig:
     patch_grid: int = 4
     motion_input: bool = True
     motion_cue_radius: int = 4
+    frame_context: bool = True
     d_model: int = 128
     encoder_layers: int = 2
     decoder_layers: int = 2
@@ -64,6 +71,7 @@ class IDMConfig:
     dropout: float = 0.1
     max_tokens: int = 768
     tau_ms: int = 100
+    merge_motion_ms: int = 50
     mouse_bins: int = 11
     mouse_max: int = 400
     keys: list[int] = field(default_factory=list)
@@ -123,7 +131,8 @@ class IDMConfig:
 
 
 # Value of each later-added field that means "behave as before it existed" (for older config.json files).
-SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0}
+SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "frame_context": False,
+                                               "merge_motion_ms": 0}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

@@ -155,7 +155,7 @@ def load_event_labeler(folder: str, cfg: IDMConfig, labels: dict[str, Any], devi
 
     vocab = Vocabulary.from_json(labels["vocab"]) if "vocab" in labels else Vocabulary.default()
     cfg.vocab_size = len(vocab)
-    model = build_model(cfg, pad_id=vocab.pad_id)
+    model = build_model(cfg, pad_id=vocab.pad_id, screen_id=vocab.id(T.SCREEN))
     checkpoint.load_state(folder, model)
     vks = labels.get("vks") or []
 

@@ -28,6 +28,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     from .sources import discover
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    if args.threads:  # on a shared machine torch's one-thread-per-core default oversubscribes the CPU
+        import torch
+
+        torch.set_num_threads(args.threads)
     videos = select_shard(discover(args.inputs, args.glob), args.shard)
     if not videos:
         raise D2EError("no videos found", path=" ".join(args.inputs),
@@ -80,6 +84,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
                         "change visibly (default 5; 0 labels everything)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for inference (default: one per core; lower it when other jobs share the CPU)")
     p.add_argument("--shard", help="i/N: label only every N-th video starting at i (deterministic)")
     p.add_argument("--copy-video", action="store_true",
                    help="copy each video beside its labels (default: reference it by absolute path or URL)")

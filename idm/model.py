@@ -18,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capture.tokens import SCREEN as SCREEN_TOKEN
+from capture.tokens import Vocabulary
+
 from .config import IDMConfig
 
 FRAMES, TOKENS, KEYS, BUTTONS, MOUSE, VALID = "frames", "tokens", "keys", "buttons", "mouse", "valid"
@@ -25,6 +28,8 @@ FRAMES, TOKENS, KEYS, BUTTONS, MOUSE, VALID = "frames", "tokens", "keys", "butto
 # 4-pixel square moved by the keys (the difference signal is ~1% of the appearance signal); with x8 it
 # learned the square in ~100 steps.
 MOTION_GAIN = 8.0
+# Frames whose pooled features each event token sees directly, relative to the frame it belongs to.
+CONTEXT_FRAMES = (-3, -2, -1, 0, 1)
 
 
 def _as_float_frames(frames: torch.Tensor) -> torch.Tensor:
@@ -165,10 +170,12 @@ class WindowEncoder(nn.Module):
 class EventIDM(nn.Module):
     """Frames -> event tokens. Teacher-forced training; greedy/sampled/constrained generation."""
 
-    def __init__(self, cfg: IDMConfig, pad_id: int):
+    def __init__(self, cfg: IDMConfig, pad_id: int, screen_id: int | None = None):
         super().__init__()
         self.cfg, self.pad_id = cfg, pad_id
+        self.screen_id = Vocabulary.default().id(SCREEN_TOKEN) if screen_id is None else screen_id
         self.encoder = WindowEncoder(cfg)
+        self.frame_in = nn.Linear(len(CONTEXT_FRAMES) * cfg.d_model, cfg.d_model) if cfg.frame_context else None
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
         layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
@@ -178,9 +185,24 @@ class EventIDM(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied: small vocab, fewer parameters
 
+    def frame_table(self, memory: torch.Tensor) -> torch.Tensor | None:
+        """(B, T*P, d) encoded window -> (B, T, d): what a token belonging to frame i adds to its input,
+        from the pooled features of frames i-3..i+1 (an action shifted by NEP-tau is seen in frames
+        just before the screen event it follows; the frame after confirms it)."""
+        if self.frame_in is None:
+            return None
+        h = self.encoder.per_frame(memory)
+        t = h.shape[1]
+        around = (torch.arange(t, device=h.device)[:, None] + torch.tensor(CONTEXT_FRAMES, device=h.device))
+        return self.frame_in(h[:, around.clamp(0, t - 1)].flatten(2))
+
     def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
         x = self.embed(tokens) + self.pos(torch.arange(n, device=tokens.device))
+        table = self.frame_table(memory)
+        if table is not None:  # the frame of a token: screen events so far (the tokens of frame 0 before it)
+            frame = (tokens.eq(self.screen_id).cumsum(1) - 1).clamp(0, table.shape[1] - 1)
+            x = x + table.gather(1, frame[..., None].expand(-1, -1, table.shape[-1]))
         mask = nn.Transformer.generate_square_subsequent_mask(n, device=tokens.device)
         padding = torch.zeros(tokens.shape, device=tokens.device).masked_fill_(tokens.eq(self.pad_id), float("-inf"))
         out = self.decoder(x, memory, tgt_mask=mask, tgt_is_causal=True, tgt_key_padding_mask=padding)
@@ -198,27 +220,34 @@ class EventIDM(nn.Module):
         return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
 
     # -- incremental decoding ------------------------------------------------------------------------
-    def start_cache(self, memory: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:
         """Per decoder layer: cross-attention keys/values of ``memory`` (computed once) and room for
         ``max_tokens`` self-attention keys/values, so each generated token costs one position, not a
         pass over the whole prefix."""
         b, d = memory.shape[0], self.cfg.d_model
         heads = self.cfg.heads
-        cache = []
+        layers = []
         for layer in self.decoder.layers:
             mha = layer.multihead_attn
             k = F.linear(memory, mha.in_proj_weight[d:2 * d], mha.in_proj_bias[d:2 * d])
             v = F.linear(memory, mha.in_proj_weight[2 * d:], mha.in_proj_bias[2 * d:])
             empty = memory.new_zeros(b, heads, self.cfg.max_tokens, d // heads)
-            cache.append({"mem_k": _heads(k, heads), "mem_v": _heads(v, heads), "k": empty, "v": empty.clone()})
-        return cache
+            layers.append({"mem_k": _heads(k, heads), "mem_v": _heads(v, heads), "k": empty, "v": empty.clone()})
+        # screen events fed so far per row: the frame the next token belongs to
+        return {"layers": layers, "frames": self.frame_table(memory),
+                "screens": torch.zeros(b, dtype=torch.long, device=memory.device)}
 
-    def step(self, tokens: torch.Tensor, position: int, cache: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    def step(self, tokens: torch.Tensor, position: int, cache: dict[str, Any]) -> torch.Tensor:
         """Logits of the token after ``tokens`` (B,) at ``position``, given the cached prefix; the same
         numbers as ``decode`` on the whole sequence (eval mode), in O(position) instead of O(position^2)."""
         d, heads = self.cfg.d_model, self.cfg.heads
         x = self.embed(tokens)[:, None] + self.pos.weight[position]
-        for layer, c in zip(self.decoder.layers, cache):
+        cache["screens"] += tokens.eq(self.screen_id)
+        table = cache["frames"]
+        if table is not None:
+            frame = (cache["screens"] - 1).clamp(0, table.shape[1] - 1)
+            x = x + table[torch.arange(table.shape[0], device=x.device), frame][:, None]
+        for layer, c in zip(self.decoder.layers, cache["layers"]):
             sa = layer.self_attn
             q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).split(d, -1)
             c["k"][:, :, position] = k[:, 0].reshape(-1, heads, d // heads)
@@ -341,9 +370,9 @@ class TickIDM(nn.Module):
                       "key_acc": float(key_acc)}
 
 
-def build_model(cfg: IDMConfig, *, pad_id: int = 0, n_keys: int = 0) -> nn.Module:
+def build_model(cfg: IDMConfig, *, pad_id: int = 0, n_keys: int = 0, screen_id: int | None = None) -> nn.Module:
     if cfg.kind == "events":
-        return EventIDM(cfg, pad_id)
+        return EventIDM(cfg, pad_id, screen_id)
     return TickIDM(cfg, n_keys or len(cfg.keys))
 
 

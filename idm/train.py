@@ -27,9 +27,9 @@ def make_loader(ds: Dataset, cfg: IDMConfig, pad_id: int, *, shuffle: bool, num_
 
 
 def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str | Path, *,
-        labels: dict[str, Any], pad_id: int = 0, n_keys: int = 0, num_workers: int = 0, accelerator: str = "auto",
-        devices: Any = "auto", strategy: str = "auto", num_nodes: int = 1, progress: bool = True,
-        val_every: int | None = None) -> dict[str, Any]:
+        labels: dict[str, Any], pad_id: int = 0, screen_id: int | None = None, n_keys: int = 0, num_workers: int = 0,
+        accelerator: str = "auto", devices: Any = "auto", strategy: str = "auto", num_nodes: int = 1,
+        progress: bool = True, val_every: int | None = None) -> dict[str, Any]:
     """Train (or resume) into ``out_dir``; returns a summary with time, steps and last metrics."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
@@ -41,7 +41,7 @@ def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str 
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = build_model(cfg, pad_id=pad_id, n_keys=n_keys)
+    model = build_model(cfg, pad_id=pad_id, n_keys=n_keys, screen_id=screen_id)
     if cfg.compile:
         model = torch.compile(model)  # type: ignore[assignment]
     lit = LitIDM(model, cfg)

@@ -57,6 +57,22 @@ def test_cyclic_timestamps_unwrap_across_the_10s_boundary() -> None:
     assert unwrap_time(995, 10_000 * MS) == 9_950 * MS  # just before the reference: previous cycle
 
 
+def test_merged_motion_keeps_each_slots_sum_and_every_click() -> None:
+    start = 1_000 * MS  # 1 kHz motion for 400 ms, a click in the middle of it, a key press
+    motion = [RawMouseEvent(start + k * MS, 1 + k % 3, -1) for k in range(400)]
+    click = RawMouseEvent(start + 120 * MS, 0, 0, RI_LEFT_DOWN)
+    key = KeyboardEvent(start + 200 * MS, "press", "w", 0x57)
+    ids = encode_window([*motion, click, key], frames(start), 0, V, merge_motion_ns=50 * MS)
+    got = decode_tokens(ids, start, 0, V)
+    moves = [e for e in got if isinstance(e, RawMouseEvent) and not e.button_flags]
+    assert [e.t_ns for e in moves] == [start + k * 50 * MS for k in range(8)]  # one per slot, at its first move
+    for k, e in enumerate(moves):
+        slot = motion[50 * k:50 * (k + 1)]
+        assert (e.dx, e.dy) == (sum(m.dx for m in slot), sum(m.dy for m in slot))
+    assert click in got and key in got and len(got) == 10
+    assert len(ids) < len(encode_window([*motion, click, key], frames(start), 0, V)) / 20
+
+
 def test_clamping_and_scroll() -> None:
     e = RawMouseEvent(0, 5000, -2500, RI_WHEEL, (-360) & 0xFFFF)
     (got,) = decode_tokens(V.ids([START, *event_tokens(e, 0)[1:]]), 0, 0, V)

@@ -51,6 +51,7 @@ def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by
     model = EventIDM(cfg, pad_id=0).eval()
     frames = _frames(3, 4, 32)
     tokens = torch.randint(1, 40, (3, 20), generator=torch.Generator().manual_seed(2))
+    tokens[:, [3, 9, 14]] = model.screen_id  # tokens of several frames: each row's frame context moves on
     with torch.no_grad():
         memory = model.encoder(frames)
         full = model.decode(tokens, memory)
