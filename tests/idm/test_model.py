@@ -47,7 +47,7 @@ def test_event_idm_learns_a_fixed_sequence() -> None:
 
 def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
     torch.manual_seed(1)
-    cfg = _cfg(decoder_layers=2, frames=4)
+    cfg = _cfg(decoder_layers=2, frames=4, frame_context=True)  # the cached frame index too
     model = EventIDM(cfg, pad_id=0).eval()
     frames = _frames(3, 4, 32)
     tokens = torch.randint(1, 40, (3, 20), generator=torch.Generator().manual_seed(2))
@@ -131,6 +131,13 @@ def test_config_validation_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(D2EError, match="unknown config fields"):
         IDMConfig.load(tmp_path)
     assert preset("base").precision == "bf16-mixed"
+
+
+def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge
+    cfg = IDMConfig.load(tmp_path)
+    assert (cfg.motion_cue_radius, cfg.frame_context, cfg.merge_motion_ms) == (0, False, 0)
+    assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
