@@ -41,7 +41,8 @@ class IDMConfig:
         decoder_layers: Transformer layers of the autoregressive event decoder.
         heads: Attention heads (``d_model`` must divide by it).
         dropout: Dropout in the transformers.
-        max_tokens: Longest event-token sequence per window; longer windows are cut at an event boundary.
+        max_tokens: Longest event-token sequence per window; longer ones are cut (training warns and logs
+            the fraction as ``cut_windows``).
         tau_ms: NEP-tau: actions are shifted this much later before interleaving with frames (D2E: 100-150).
         merge_motion_ms: Raw mouse motion is summed per slot of this length in the token labels, so the
             decoder writes at most one motion event per slot (the 50 ms metric bins lose nothing); 1 kHz

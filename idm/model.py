@@ -12,6 +12,7 @@ them thinly in ``idm.train``. The file reads top to bottom: encoder -> event dec
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -184,6 +185,7 @@ class EventIDM(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied: small vocab, fewer parameters
+        self._warned_cut = False
 
     def frame_table(self, memory: torch.Tensor) -> torch.Tensor | None:
         """(B, T*P, d) encoded window -> (B, T, d): what a token belonging to frame i adds to its input,
@@ -209,6 +211,12 @@ class EventIDM(nn.Module):
         return self.head(self.norm(out))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        cut = batch[TOKENS].ne(self.pad_id).sum(1).gt(self.cfg.max_tokens)
+        if cut.any() and not self._warned_cut:  # the events past the cut are silently unlearnable otherwise
+            self._warned_cut = True
+            warnings.warn(f"{int(cut.sum())} of {len(cut)} windows have more than max_tokens="
+                          f"{self.cfg.max_tokens} event tokens and are cut; raise max_tokens, or merge_motion_ms "
+                          "for high-rate mouse input (the 'cut_windows' training metric tracks it)", stacklevel=2)
         tokens = batch[TOKENS][:, : self.cfg.max_tokens]
         logits = self.decode(tokens[:, :-1], self.encoder(batch[FRAMES]))
         target = tokens[:, 1:]
@@ -217,7 +225,7 @@ class EventIDM(nn.Module):
         with torch.no_grad():
             keep = target.ne(self.pad_id)
             acc = (logits.argmax(-1).eq(target) & keep).sum() / keep.sum().clamp(min=1)
-        return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
+        return loss, {"loss": float(loss.detach()), "token_acc": float(acc), "cut_windows": float(cut.float().mean())}
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:

@@ -45,6 +45,16 @@ def test_event_idm_learns_a_fixed_sequence() -> None:
     assert out == [1, 5, 6, 7, 8, 2] and all(0 < p <= 1 for p in probs)
 
 
+def test_windows_longer_than_max_tokens_are_reported_not_silently_cut() -> None:
+    model = EventIDM(_cfg(max_tokens=6), pad_id=0)
+    batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 7, 8, 9, 3, 2], [1, 9, 3, 2, 0, 0, 0, 0]])}
+    with pytest.warns(UserWarning, match="1 of 2 windows have more than max_tokens=6"):
+        _loss, metrics = model(batch)
+    assert metrics["cut_windows"] == 0.5
+    _loss, metrics = model({FRAMES: batch[FRAMES][1:], TOKENS: batch[TOKENS][1:]})
+    assert metrics["cut_windows"] == 0.0
+
+
 def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
     torch.manual_seed(1)
     cfg = _cfg(decoder_layers=2, frames=4, frame_context=True)  # the cached frame index too
