@@ -231,7 +231,7 @@ class EventIDM(nn.Module):
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:
         """Per decoder layer: cross-attention keys/values of ``memory`` (computed once) and room for
         ``max_tokens`` self-attention keys/values, so each generated token costs one position, not a
-        pass over the whole prefix."""
+        pass over the whole prefix; plus the frame-context table and each row's screen-event count."""
         b, d = memory.shape[0], self.cfg.d_model
         heads = self.cfg.heads
         layers = []
