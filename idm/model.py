@@ -250,9 +250,9 @@ class EventIDM(nn.Module):
         numbers as ``decode`` on the whole sequence (eval mode), in O(position) instead of O(position^2)."""
         d, heads = self.cfg.d_model, self.cfg.heads
         x = self.embed(tokens)[:, None] + self.pos.weight[position]
-        cache["screens"] += tokens.eq(self.screen_id)
         table = cache["frames"]
-        if table is not None:
+        if table is not None:  # only the frame context needs to know which frame a token belongs to
+            cache["screens"] += tokens.eq(self.screen_id)
             frame = (cache["screens"] - 1).clamp(0, table.shape[1] - 1)
             x = x + table[torch.arange(table.shape[0], device=x.device), frame][:, None]
         for layer, c in zip(self.decoder.layers, cache["layers"]):
