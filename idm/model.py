@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capture.ticks import GRID_NS
 from capture.tokens import SCREEN as SCREEN_TOKEN
 from capture.tokens import Vocabulary
 
@@ -168,6 +169,28 @@ class WindowEncoder(nn.Module):
         return memory.reshape(b, self.frames, -1, memory.shape[-1]).mean(2)
 
 
+class GroundingBias(nn.Module):
+    """Additive cross-attention bias that points each event token at the frames showing its event.
+
+    With NEP-tau an event is written after the screen event of frame ``i`` when it happened ``tau``
+    earlier, so it shows between frames ``i - tau/50ms`` and the one after; each head's scores fall off
+    linearly with the distance (in frames) from there, at a learned slope (initially 2, 1, 0.5, ... per
+    frame, the last head 0: global). The frames stay visible, only the prior changes.
+    """
+
+    def __init__(self, cfg: IDMConfig):
+        super().__init__()
+        self.slope = nn.Parameter(torch.tensor([2.0 * 0.5 ** k for k in range(cfg.heads - 1)] + [0.0]))
+        self.lag = cfg.tau_ms * 1_000_000 / GRID_NS - 0.5  # frames from a token's frame back to its event's
+        self.patches = cfg.patch_grid ** 2
+
+    def forward(self, frame: torch.Tensor, memory_len: int) -> torch.Tensor:
+        """(B, N) frame of each token -> (B, heads, N, memory_len) bias over the encoded frame tokens."""
+        memory_frame = torch.arange(memory_len // self.patches, device=frame.device).repeat_interleave(self.patches)
+        distance = (memory_frame - (frame[..., None] - self.lag)).abs()
+        return -self.slope[:, None, None] * distance[:, None]
+
+
 class EventIDM(nn.Module):
     """Frames -> event tokens. Teacher-forced training; greedy/sampled/constrained generation."""
 
@@ -177,6 +200,8 @@ class EventIDM(nn.Module):
         self.screen_id = Vocabulary.default().id(SCREEN_TOKEN) if screen_id is None else screen_id
         self.encoder = WindowEncoder(cfg)
         self.frame_in = nn.Linear(len(CONTEXT_FRAMES) * cfg.d_model, cfg.d_model) if cfg.frame_context else None
+        self.grounding = GroundingBias(cfg) if cfg.grounding_bias else None
+        self.ticks = TickHeads(cfg, len(cfg.keys)) if cfg.tick_aux_weight > 0 else None
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
         layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
@@ -185,6 +210,11 @@ class EventIDM(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.embed.weight  # tied: small vocab, fewer parameters
+        # GPT-2's 0.02, not nn.Embedding's N(0, 1): tied to the output layer, unit-variance rows gave
+        # logits of std ~sqrt(d_model) and a first loss of ~60 nats, and the first hundred steps went to
+        # undoing that
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
         self._warned_cut = False
 
     def frame_table(self, memory: torch.Tensor) -> torch.Tensor | None:
@@ -201,13 +231,17 @@ class EventIDM(nn.Module):
     def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
         x = self.embed(tokens) + self.pos(torch.arange(n, device=tokens.device))
+        frame = tokens.eq(self.screen_id).cumsum(1) - 1  # the frame of a token: screen events so far, itself included
         table = self.frame_table(memory)
-        if table is not None:  # the frame of a token: screen events so far (the tokens of frame 0 before it)
-            frame = (tokens.eq(self.screen_id).cumsum(1) - 1).clamp(0, table.shape[1] - 1)
-            x = x + table.gather(1, frame[..., None].expand(-1, -1, table.shape[-1]))
+        if table is not None:  # the tokens before the first screen event count as frame 0's
+            x = x + table.gather(1, frame.clamp(0, table.shape[1] - 1)[..., None].expand(-1, -1, table.shape[-1]))
+        memory_mask = None
+        if self.grounding is not None:  # (B*heads, N, S), the layout nn.MultiheadAttention takes
+            memory_mask = self.grounding(frame, memory.shape[1]).flatten(0, 1).to(memory.dtype)
         mask = nn.Transformer.generate_square_subsequent_mask(n, device=tokens.device)
         padding = torch.zeros(tokens.shape, device=tokens.device).masked_fill_(tokens.eq(self.pad_id), float("-inf"))
-        out = self.decoder(x, memory, tgt_mask=mask, tgt_is_causal=True, tgt_key_padding_mask=padding)
+        out = self.decoder(x, memory, tgt_mask=mask, tgt_is_causal=True, tgt_key_padding_mask=padding,
+                           memory_mask=memory_mask)
         return self.head(self.norm(out))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -218,20 +252,28 @@ class EventIDM(nn.Module):
                           f"{self.cfg.max_tokens} event tokens and are cut; raise max_tokens, or merge_motion_ms "
                           "for high-rate mouse input (the 'cut_windows' training metric tracks it)", stacklevel=2)
         tokens = batch[TOKENS][:, : self.cfg.max_tokens]
-        logits = self.decode(tokens[:, :-1], self.encoder(batch[FRAMES]))
+        memory = self.encoder(batch[FRAMES])
+        logits = self.decode(tokens[:, :-1], memory)
         target = tokens[:, 1:]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
                                ignore_index=self.pad_id)
         with torch.no_grad():
             keep = target.ne(self.pad_id)
             acc = (logits.argmax(-1).eq(target) & keep).sum() / keep.sum().clamp(min=1)
-        return loss, {"loss": float(loss.detach()), "token_acc": float(acc), "cut_windows": float(cut.float().mean())}
+        metrics = {"token_loss": float(loss.detach()), "token_acc": float(acc),
+                   "cut_windows": float(cut.float().mean())}
+        if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
+            tick_loss, tick_metrics = self.ticks.tick_loss(self.ticks.predict(self.encoder.per_frame(memory)), batch)
+            loss = loss + self.cfg.tick_aux_weight * tick_loss
+            metrics.update(tick_metrics)
+        return loss, {"loss": float(loss.detach()), **metrics}
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:
         """Per decoder layer: cross-attention keys/values of ``memory`` (computed once) and room for
         ``max_tokens`` self-attention keys/values, so each generated token costs one position, not a
-        pass over the whole prefix; plus the frame-context table and each row's screen-event count."""
+        pass over the whole prefix; plus the frame-context table and each row's screen-event count (the
+        frame its next token belongs to)."""
         b, d = memory.shape[0], self.cfg.d_model
         heads = self.cfg.heads
         layers = []
@@ -241,8 +283,12 @@ class EventIDM(nn.Module):
             v = F.linear(memory, mha.in_proj_weight[2 * d:], mha.in_proj_bias[2 * d:])
             empty = memory.new_zeros(b, heads, self.cfg.max_tokens, d // heads)
             layers.append({"mem_k": _heads(k, heads), "mem_v": _heads(v, heads), "k": empty, "v": empty.clone()})
-        # screen events fed so far per row: the frame the next token belongs to
-        return {"layers": layers, "frames": self.frame_table(memory),
+        bias = None
+        if self.grounding is not None:  # per frame a token can belong to (-1 before the first screen event)
+            frames = memory.shape[1] // self.grounding.patches
+            bias = self.grounding(torch.arange(-1, frames, device=memory.device)[None], memory.shape[1])[0]
+            bias = bias.transpose(0, 1).to(memory.dtype)  # (frames + 1, heads, S)
+        return {"layers": layers, "frames": self.frame_table(memory), "bias": bias,
                 "screens": torch.zeros(b, dtype=torch.long, device=memory.device)}
 
     def step(self, tokens: torch.Tensor, position: int, cache: dict[str, Any]) -> torch.Tensor:
@@ -250,11 +296,14 @@ class EventIDM(nn.Module):
         numbers as ``decode`` on the whole sequence (eval mode), in O(position) instead of O(position^2)."""
         d, heads = self.cfg.d_model, self.cfg.heads
         x = self.embed(tokens)[:, None] + self.pos.weight[position]
+        cache["screens"] += tokens.eq(self.screen_id)
+        frame = cache["screens"] - 1
         table = cache["frames"]
-        if table is not None:  # only the frame context needs to know which frame a token belongs to
-            cache["screens"] += tokens.eq(self.screen_id)
-            frame = (cache["screens"] - 1).clamp(0, table.shape[1] - 1)
-            x = x + table[torch.arange(table.shape[0], device=x.device), frame][:, None]
+        if table is not None:
+            x = x + table[torch.arange(table.shape[0], device=x.device), frame.clamp(0, table.shape[1] - 1)][:, None]
+        bias = cache["bias"]
+        if bias is not None:  # (B, heads, 1, S)
+            bias = bias[(frame + 1).clamp(0, bias.shape[0] - 1)][:, :, None]
         for layer, c in zip(self.decoder.layers, cache["layers"]):
             sa = layer.self_attn
             q, k, v = F.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias).split(d, -1)
@@ -265,7 +314,7 @@ class EventIDM(nn.Module):
             x = x + sa.out_proj(_merge(att))
             ca = layer.multihead_attn
             q = F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d])
-            att = F.scaled_dot_product_attention(_heads(q, heads), c["mem_k"], c["mem_v"])
+            att = F.scaled_dot_product_attention(_heads(q, heads), c["mem_k"], c["mem_v"], attn_mask=bias)
             x = x + ca.out_proj(_merge(att))
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
         return self.head(self.norm(x))[:, 0]
@@ -343,25 +392,26 @@ def mu_law_value(b: torch.Tensor, bins: int, max_value: float, mu: float = 255.0
     return torch.sign(v) * ((1 + mu) ** v.abs() - 1) / mu * max_value
 
 
-class TickIDM(nn.Module):
-    """VPT-style baseline: per 50 ms tick, multi-label key/button states and binned mouse dx/dy."""
+class TickHeads(nn.Module):
+    """VPT's per-50 ms heads over per-frame features: multi-label key/button states and mu-law binned mouse
+    dx/dy. The tick IDM is these on the window encoder; the event IDM can train them beside its decoder."""
 
-    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5):
+    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5, encoder: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        self.encoder = WindowEncoder(cfg)
+        if encoder is not None:  # the tick IDM's, built first so a seed gives the weights it gave before the split
+            self.encoder = encoder
         self.keys = nn.Linear(cfg.d_model, n_keys)
         self.buttons = nn.Linear(cfg.d_model, n_buttons)
         self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
 
-    def heads(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.encoder.per_frame(self.encoder(frames))  # (B, T, d)
+    def predict(self, h: torch.Tensor) -> dict[str, torch.Tensor]:  # (B, T, d) per-frame features
         b, t = h.shape[:2]
         return {KEYS: self.keys(h), BUTTONS: self.buttons(h),
                 MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        out = self.heads(batch[FRAMES])
+    def tick_loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
         valid = batch.get(VALID, torch.ones(out[KEYS].shape[:2], dtype=torch.bool, device=out[KEYS].device))
         w = valid.float().unsqueeze(-1)
         key_loss = (F.binary_cross_entropy_with_logits(out[KEYS], batch[KEYS].float(), reduction="none") * w).sum() \
@@ -373,9 +423,22 @@ class TickIDM(nn.Module):
         loss = key_loss + btn_loss + mouse_loss
         with torch.no_grad():
             key_acc = ((out[KEYS] > 0) == batch[KEYS].bool())[valid].float().mean()
-        return loss, {"loss": float(loss.detach()), "key_loss": float(key_loss.detach()),
-                      "mouse_loss": float(mouse_loss.detach()),
+        return loss, {"key_loss": float(key_loss.detach()), "mouse_loss": float(mouse_loss.detach()),
                       "key_acc": float(key_acc)}
+
+
+class TickIDM(TickHeads):
+    """VPT-style baseline: per 50 ms tick, multi-label key/button states and binned mouse dx/dy."""
+
+    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5):
+        super().__init__(cfg, n_keys, n_buttons, encoder=WindowEncoder(cfg))
+
+    def heads(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.predict(self.encoder.per_frame(self.encoder(frames)))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, metrics = self.tick_loss(self.heads(batch[FRAMES]), batch)
+        return loss, {"loss": float(loss.detach()), **metrics}
 
 
 def build_model(cfg: IDMConfig, *, pad_id: int = 0, n_keys: int = 0, screen_id: int | None = None) -> nn.Module:

@@ -12,7 +12,19 @@ torch = pytest.importorskip("torch")
 from capture.errors import D2EError  # noqa: E402
 from idm import checkpoint  # noqa: E402
 from idm.config import IDMConfig, preset  # noqa: E402
-from idm.model import BUTTONS, FRAMES, KEYS, MOUSE, TOKENS, EventIDM, MotionCue, TickIDM, mu_law_bin, mu_law_value  # noqa: E402
+from idm.model import (  # noqa: E402
+    BUTTONS,
+    FRAMES,
+    KEYS,
+    MOUSE,
+    TOKENS,
+    EventIDM,
+    GroundingBias,
+    MotionCue,
+    TickIDM,
+    mu_law_bin,
+    mu_law_value,
+)
 
 
 def _cfg(**kw) -> IDMConfig:
@@ -53,6 +65,36 @@ def test_windows_longer_than_max_tokens_are_reported_not_silently_cut() -> None:
     assert metrics["cut_windows"] == 0.5
     _loss, metrics = model({FRAMES: batch[FRAMES][1:], TOKENS: batch[TOKENS][1:]})
     assert metrics["cut_windows"] == 0.0
+
+
+def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
+    cfg = _cfg(keys=[65, 68], tick_aux_weight=0.5)
+    model = EventIDM(cfg, pad_id=0)
+    batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 2], [1, 9, 2, 0]]),
+             KEYS: torch.zeros(2, 4, 2, dtype=torch.bool), BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool),
+             MOUSE: torch.tensor([[[3, -1], [0, 0], [40, 2], [-200, 7]]] * 2)}
+    loss, metrics = model(batch)
+    tick_loss, _ = model.ticks.tick_loss(model.ticks.predict(model.encoder.per_frame(model.encoder(batch[FRAMES]))),
+                                         batch)
+    assert float(loss) == pytest.approx(metrics["token_loss"] + 0.5 * float(tick_loss), rel=1e-4)
+    loss.backward()
+    assert model.ticks.mouse.weight.grad.abs().sum() > 0
+    _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
+    assert "mouse_loss" not in metrics
+    assert not any(name.startswith("ticks.") for name in EventIDM(_cfg(tick_aux_weight=0.0), pad_id=0).state_dict())
+
+
+def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() -> None:
+    # tau 100 ms = 2 frames: an event written after frame 5's screen event happened between frames 3 and 4
+    bias = GroundingBias(_cfg(heads=4, patch_grid=2, tau_ms=100))(torch.tensor([[5, 0]]), memory_len=8 * 4)
+    assert bias.shape == (1, 4, 2, 32)
+    per_frame = bias[0, :, :, ::4]  # one value per frame (its 4 patch tokens share it)
+    assert per_frame[0, 0].topk(2).indices.sort().values.tolist() == [3, 4]
+    torch.testing.assert_close(per_frame[0, 0, 3], per_frame[0, 0, 4])
+    assert per_frame[0, 1].argmax() == 0  # frame 0's tokens: the window start is the nearest frame
+    assert per_frame[:3].std(-1).gt(0).all() and per_frame[3].eq(0).all()  # three local heads, one global
+    assert GroundingBias(_cfg(heads=4, patch_grid=1, tau_ms=0))(torch.tensor([[5]]), 8)[0, 0, 0].topk(2).indices.sort(
+    ).values.tolist() == [5, 6]  # without NEP-tau: the frame itself and the next one
 
 
 def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
@@ -144,10 +186,12 @@ def test_config_validation_names_the_problem(tmp_path: Path) -> None:
 
 
 def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge
+    (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge, bias
     cfg = IDMConfig.load(tmp_path)
-    assert (cfg.motion_cue_radius, cfg.frame_context, cfg.merge_motion_ms) == (0, False, 0)
+    assert (cfg.motion_cue_radius, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias, cfg.tick_aux_weight
+            ) == (0, False, 0, False, 0.0)
     assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
+    assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
