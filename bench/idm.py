@@ -14,7 +14,7 @@ Everything runs through the user-facing commands, so the table is what a user re
 Every step is skipped when its output exists (runs resume), so an interrupted benchmark continues.
 Prints per-game tables, means over seen and held-out games, train time and inference speed.
 
-    python bench/idm.py --work bench_out/idm                  # ~90 min on a 2-core CPU
+    python bench/idm.py --work bench_out/idm                  # ~2.5 h on a 2-core CPU
     python bench/idm.py --work bench_out/idm --steps 300 --sweep-steps 0 --minutes 0.5   # a quick look
 """
 
@@ -100,7 +100,7 @@ def main() -> None:
     p.add_argument("--recordings", type=int, default=2, help="training recordings per game")
     p.add_argument("--test-minutes", type=float, default=1.0, help="length of the one test recording per game")
     p.add_argument("--steps", type=int, default=1500, help="training steps of the main tick and event models")
-    p.add_argument("--sweep-steps", type=int, default=500, help="steps per NEP-tau sweep model (0: no sweep)")
+    p.add_argument("--sweep-steps", type=int, default=300, help="steps per NEP-tau sweep model (0: no sweep)")
     p.add_argument("--taus", type=int, nargs="+", default=[0, 50, 100, 150], help="NEP-tau values (ms) to sweep")
     p.add_argument("--held-out", nargs="+", default=["ms_pacman", "health_gathering"],
                    help="games left out of training")
