@@ -32,6 +32,9 @@ class IDMConfig:
             survive pooling). Ignored by pretrained encoders, which take plain RGB.
         motion_cue_radius: The encoder also sees the phase-correlation surface between consecutive
             frames within this many pixels of zero shift (global camera motion, sub-pixel); 0 disables.
+        motion_cue_peak: The cue also carries that surface's peak refined to sub-pixel (the optical-flow
+            shift); most camera turns move the image less than a pixel at model size. In the IDM benchmark
+            the tick model's held-out mouse Pearson x went 0.399 -> 0.500, the event model's seen 0.06 -> 0.26.
         frame_context: Each decoder token also gets the pooled features of the frames around the one it
             belongs to (counted by screen events, from 3 before to 1 after). Off by default: in the IDM
             benchmark (1500 steps) it made the decoder lean on its token prior and emit no key presses
@@ -45,6 +48,15 @@ class IDMConfig:
             buttons, binned mouse) with this loss weight; the heads are not used for output. The token loss
             alone gives the encoder a few mouse digits per window to learn motion from; the dense ticks give
             it every frame (with the grounding bias alone, mouse stayed unlearned). 0 disables.
+        tick_context: Each event token also gets the tick heads' key and button logits of the two frames
+            that show its event and their change (needs ``tick_aux_weight > 0``): the decoder's own
+            attention hardly told key events from frame boundaries (P(keyboard) 0.28 vs 0.21, teacher-forced).
+            Off by default: in the IDM benchmark (1500 steps) it did not sharpen that (0.22 vs 0.16), emitted a
+            few key events (seen per-key F1 0.000 -> 0.013) and lost mouse (held-out Pearson x 0.36 -> 0.21).
+        event_type_weight: Loss weight of the token after each ``<EVENT_START>`` (keyboard, mouse or the
+            next frame: where the decoder decides that an input happened) against 1 for the others, most
+            of which the grammar or the timestamps nearly fix. 5 was measured (IDM benchmark, 1500 steps): still
+            no key events, mouse unchanged; so 1 (plain cross-entropy) by default.
         d_model: Width of the frame encoder and the event decoder.
         encoder_layers: Transformer layers over all frame tokens of the window.
         decoder_layers: Transformer layers of the autoregressive event decoder.
@@ -74,9 +86,12 @@ class IDMConfig:
     patch_grid: int = 4
     motion_input: bool = True
     motion_cue_radius: int = 4
+    motion_cue_peak: bool = True
     frame_context: bool = False
     grounding_bias: bool = True
     tick_aux_weight: float = 1.0
+    tick_context: bool = False
+    event_type_weight: float = 1.0
     d_model: int = 128
     encoder_layers: int = 2
     decoder_layers: int = 2
@@ -109,6 +124,8 @@ class IDMConfig:
             raise D2EError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
         if self.frames < 2:
             raise D2EError(f"frames must be >= 2 (an IDM needs the frame after an action), got {self.frames}")
+        if self.tick_context and self.tick_aux_weight <= 0:
+            raise D2EError("tick_context reads the tick heads, which train only with tick_aux_weight > 0")
         if self.image_size % 16:
             raise D2EError(f"image_size must be a multiple of 16, got {self.image_size}")
 
@@ -144,9 +161,11 @@ class IDMConfig:
 
 
 # Value of each later-added field that means "behave as before it existed" (for older config.json files).
-SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "frame_context": False,
+SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cue_peak": False,
+                                               "frame_context": False,
                                                "merge_motion_ms": 0, "grounding_bias": False,
-                                               "tick_aux_weight": 0.0}
+                                               "tick_aux_weight": 0.0, "event_type_weight": 1.0,
+                                               "tick_context": False}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

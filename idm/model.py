@@ -21,6 +21,7 @@ from torch import nn
 
 from capture.ticks import GRID_NS
 from capture.tokens import SCREEN as SCREEN_TOKEN
+from capture.tokens import START as START_TOKEN
 from capture.tokens import Vocabulary
 
 from .config import IDMConfig
@@ -106,15 +107,21 @@ class MotionCue(nn.Module):
     0.06 where phase correlation alone reached 0.8). The central ``(2r+1)^2`` values of the normalised
     cross-power spectrum's inverse say how far and which way the image moved, sub-pixel included, for any
     game; the network learns what that motion means (mouse, strafing, scrolling) and when to ignore it.
+
+    With ``peak`` the embedding also gets the surface's peak location refined to sub-pixel (the shift the
+    optical-flow baseline reports). Typical camera turns move the image a third of a pixel at model size,
+    so the peak sits at zero shift and only its neighbours' imbalance says which way it moved: a linear
+    read of the surface recovered Pearson 0.47 with the mouse on a held-out game, the refined peak 0.65.
     """
 
     GAIN = 4.0  # a clean shift peaks near 1, noise near 1/sqrt(H*W): brought to the scale of the tokens
 
-    def __init__(self, radius: int, d_model: int):
+    def __init__(self, radius: int, d_model: int, peak: bool = False):
         super().__init__()
         self.radius = radius
+        self.with_peak = peak
         side = 2 * radius + 1
-        self.embed = nn.Sequential(nn.Linear(side * side, d_model), nn.GELU(), nn.Linear(d_model, d_model))
+        self.embed = nn.Sequential(nn.Linear(side * side + 2 * peak, d_model), nn.GELU(), nn.Linear(d_model, d_model))
 
     def surface(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) float frames -> (B, T, (2r+1)^2) correlation patches (last frame: with itself)."""
@@ -132,8 +139,31 @@ class MotionCue(nn.Module):
             patch = torch.roll(corr, shifts=(r, r), dims=(-2, -1))[..., : 2 * r + 1, : 2 * r + 1]
         return patch.flatten(-2) * self.GAIN
 
+    def peak(self, surface: torch.Tensor) -> torch.Tensor:
+        """(..., (2r+1)^2) surfaces -> (..., 2) shift (dx, dy) in pixels: the highest value, moved by the
+        parabola through it and its two neighbours on each axis (none at the patch edge)."""
+        side, r = 2 * self.radius + 1, self.radius
+        best = surface.argmax(-1, keepdim=True)
+        py, px = best // side, best % side
+
+        def offset(pos: torch.Tensor, step: int) -> torch.Tensor:
+            inner = (pos > 0) & (pos < side - 1)
+            lo = surface.gather(-1, torch.where(inner, best - step, best))
+            hi = surface.gather(-1, torch.where(inner, best + step, best))
+            mid = surface.gather(-1, best)
+            denom = lo - 2 * mid + hi
+            safe = torch.where(denom < 0, denom, torch.full_like(denom, -1.0))
+            return torch.where(inner & (denom < 0), 0.5 * (lo - hi) / safe, torch.zeros_like(denom)).clamp(-0.5, 0.5)
+
+        dx = px.to(surface.dtype) - r + offset(px, 1)
+        dy = py.to(surface.dtype) - r + offset(py, side)
+        return torch.cat([dx, dy], -1)
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # -> (B, T, 1, d)
-        return self.embed(self.surface(frames).to(self.embed[0].weight.dtype)).unsqueeze(2)
+        surface = self.surface(frames)
+        if self.with_peak:
+            surface = torch.cat([surface, self.peak(surface)], -1)
+        return self.embed(surface.to(self.embed[0].weight.dtype)).unsqueeze(2)
 
 
 class WindowEncoder(nn.Module):
@@ -145,7 +175,8 @@ class WindowEncoder(nn.Module):
         self.motion = cfg.motion_input and cfg.encoder == "cnn"
         self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid) if cfg.encoder == "pretrained"
                                 else ConvStem(cfg.d_model, grid, 6 if self.motion else 3))
-        self.cue = MotionCue(cfg.motion_cue_radius, cfg.d_model) if cfg.motion_cue_radius > 0 else None
+        self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak)
+                    if cfg.motion_cue_radius > 0 else None)
         self.time = nn.Parameter(torch.zeros(cfg.frames, 1, cfg.d_model))
         self.space = nn.Parameter(torch.zeros(1, grid * grid, cfg.d_model))
         nn.init.normal_(self.time, std=0.02)
@@ -198,10 +229,13 @@ class EventIDM(nn.Module):
         super().__init__()
         self.cfg, self.pad_id = cfg, pad_id
         self.screen_id = Vocabulary.default().id(SCREEN_TOKEN) if screen_id is None else screen_id
+        self.start_id = Vocabulary.default().id(START_TOKEN)
         self.encoder = WindowEncoder(cfg)
         self.frame_in = nn.Linear(len(CONTEXT_FRAMES) * cfg.d_model, cfg.d_model) if cfg.frame_context else None
         self.grounding = GroundingBias(cfg) if cfg.grounding_bias else None
         self.ticks = TickHeads(cfg, len(cfg.keys)) if cfg.tick_aux_weight > 0 else None
+        self.tick_in = (nn.Linear(3 * (self.ticks.keys.out_features + self.ticks.buttons.out_features), cfg.d_model)
+                        if cfg.tick_context and self.ticks is not None else None)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
         layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
@@ -218,15 +252,28 @@ class EventIDM(nn.Module):
         self._warned_cut = False
 
     def frame_table(self, memory: torch.Tensor) -> torch.Tensor | None:
-        """(B, T*P, d) encoded window -> (B, T, d): what a token belonging to frame i adds to its input,
-        from the pooled features of frames i-3..i+1 (an action shifted by NEP-tau is seen in frames
-        just before the screen event it follows; the frame after confirms it)."""
-        if self.frame_in is None:
+        """(B, T*P, d) encoded window -> (B, T, d): what a token belonging to frame i adds to its input.
+
+        ``frame_context``: the pooled features of frames i-3..i+1 (an action shifted by NEP-tau is seen in
+        frames just before the screen event it follows; the frame after confirms it). ``tick_context``: the
+        tick heads' key and button logits of the two frames around the moment the token's event happened
+        (i - tau/50 ms and the one after) and their change, i.e. the evidence that a key went down there."""
+        if self.frame_in is None and self.tick_in is None:
             return None
         h = self.encoder.per_frame(memory)
         t = h.shape[1]
-        around = (torch.arange(t, device=h.device)[:, None] + torch.tensor(CONTEXT_FRAMES, device=h.device))
-        return self.frame_in(h[:, around.clamp(0, t - 1)].flatten(2))
+        table = None
+        if self.frame_in is not None:
+            around = (torch.arange(t, device=h.device)[:, None] + torch.tensor(CONTEXT_FRAMES, device=h.device))
+            table = self.frame_in(h[:, around.clamp(0, t - 1)].flatten(2))
+        if self.tick_in is not None:
+            states = torch.cat([self.ticks.keys(h), self.ticks.buttons(h)], -1)  # (B, T, keys + buttons)
+            lag = round(self.cfg.tau_ms * 1_000_000 / GRID_NS)
+            shown = (torch.arange(t, device=h.device)[:, None] - lag + torch.tensor([0, 1], device=h.device))
+            before, after = states[:, shown[:, 0].clamp(0, t - 1)], states[:, shown[:, 1].clamp(0, t - 1)]
+            onset = self.tick_in(torch.cat([before, after, after - before], -1))
+            table = onset if table is None else table + onset
+        return table
 
     def decode(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
@@ -255,12 +302,17 @@ class EventIDM(nn.Module):
         memory = self.encoder(batch[FRAMES])
         logits = self.decode(tokens[:, :-1], memory)
         target = tokens[:, 1:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
-                               ignore_index=self.pad_id)
+        per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                                    ignore_index=self.pad_id, reduction="none").view_as(target)
+        keep = target.ne(self.pad_id)
+        token_loss = per_token.sum() / keep.sum().clamp(min=1)
+        weight = keep.float()
+        if self.cfg.event_type_weight != 1.0:  # the token after <EVENT_START>: which event, or the next frame
+            weight = weight * torch.where(tokens[:, :-1].eq(self.start_id), self.cfg.event_type_weight, 1.0)
+        loss = (per_token * weight).sum() / weight.sum().clamp(min=1)
         with torch.no_grad():
-            keep = target.ne(self.pad_id)
             acc = (logits.argmax(-1).eq(target) & keep).sum() / keep.sum().clamp(min=1)
-        metrics = {"token_loss": float(loss.detach()), "token_acc": float(acc),
+        metrics = {"token_loss": float(token_loss.detach()), "token_acc": float(acc),
                    "cut_windows": float(cut.float().mean())}
         if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
             tick_loss, tick_metrics = self.ticks.tick_loss(self.ticks.predict(self.encoder.per_frame(memory)), batch)

@@ -67,6 +67,38 @@ def test_windows_longer_than_max_tokens_are_reported_not_silently_cut() -> None:
     assert metrics["cut_windows"] == 0.0
 
 
+def test_event_type_tokens_weigh_more_in_the_loss_when_asked() -> None:
+    """The token after <EVENT_START> (id 3) counts ``event_type_weight`` times; the logged token loss stays plain."""
+    torch.manual_seed(0)
+    model = EventIDM(_cfg(event_type_weight=4.0), pad_id=0)
+    batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 3, 5, 6, 3, 9, 2], [1, 3, 7, 2, 0, 0, 0]])}
+    loss, metrics = model(batch)
+    target = batch[TOKENS][:, 1:]
+    logits = model.decode(batch[TOKENS][:, :-1], model.encoder(batch[FRAMES]))
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    w = target.ne(0).float() * torch.where(batch[TOKENS][:, :-1].eq(3), 4.0, 1.0)
+    assert float(loss) == pytest.approx(float((ce * w).sum() / w.sum()), rel=1e-5)
+    assert metrics["token_loss"] == pytest.approx(float((ce * target.ne(0)).sum() / target.ne(0).sum()), rel=1e-5)
+    assert float(loss) != pytest.approx(metrics["token_loss"], rel=1e-5)  # so the first check tells them apart
+
+
+@pytest.mark.parametrize(("tau_ms", "rows"), [(100, [2, 3]), (0, [0, 1])])
+def test_tick_context_gives_each_token_the_frames_that_show_its_event(tau_ms: int, rows: list[int]) -> None:
+    """With NEP-tau 100 ms a token of frame i reads frames i-2 and i-1; with tau 0, frames i and i+1."""
+    torch.manual_seed(0)
+    cfg = _cfg(frames=4, keys=[65, 68], tick_context=True, tau_ms=tau_ms)
+    model = EventIDM(cfg, pad_id=0).eval()
+    memory = torch.randn(1, 4 * cfg.patch_grid ** 2, cfg.d_model)
+    changed = memory.clone()
+    patches = cfg.patch_grid ** 2
+    changed[:, patches:2 * patches] += 1.0  # frame 1 only
+    with torch.no_grad():
+        diff = (model.frame_table(changed) - model.frame_table(memory)).abs().sum(-1)[0]
+    assert torch.nonzero(diff > 1e-6).flatten().tolist() == rows
+    with pytest.raises(D2EError, match="tick_aux_weight"):
+        _cfg(tick_context=True, tick_aux_weight=0.0)
+
+
 def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
     cfg = _cfg(keys=[65, 68], tick_aux_weight=0.5)
     model = EventIDM(cfg, pad_id=0)
@@ -99,7 +131,7 @@ def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() ->
 
 def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
     torch.manual_seed(1)
-    cfg = _cfg(decoder_layers=2, frames=4, frame_context=True)  # the cached frame index too
+    cfg = _cfg(decoder_layers=2, frames=4, frame_context=True, tick_context=True, keys=[65, 68])  # cached tables too
     model = EventIDM(cfg, pad_id=0).eval()
     frames = _frames(3, 4, 32)
     tokens = torch.randint(1, 40, (3, 20), generator=torch.Generator().manual_seed(2))
@@ -140,6 +172,21 @@ def test_motion_cue_peaks_at_the_shift_between_frames(dy: int, dx: int) -> None:
     assert (row - 4, col - 4) == (dy, dx)
     assert divmod(int(surface[0, 1].argmax()), 9) == (4, 4)  # the last frame has no next one: no motion
     assert cue(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
+    peak = MotionCue(radius=4, d_model=16, peak=True)
+    assert peak.peak(surface)[0].flatten().tolist() == pytest.approx([dx, dy, 0, 0], abs=0.05)
+    assert peak(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
+
+
+@pytest.mark.parametrize("shift", [0.25, -0.4])
+def test_motion_cue_peak_resolves_shifts_below_a_pixel(shift: float) -> None:
+    """A camera turn usually moves the image a fraction of a pixel at model size: the peak must say so."""
+    torch.manual_seed(0)
+    big = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 256, 256), 5, 1, 2)
+    moved = torch.roll(big, shifts=round(shift * 4), dims=-1)  # whole pixels at 4x, a fraction after pooling
+    frames = torch.nn.functional.avg_pool2d(torch.cat([big, moved]), 4)[None]  # (1, 2, 3, 64, 64)
+    cue = MotionCue(radius=4, d_model=8, peak=True)
+    dx, dy = cue.peak(cue.surface(frames))[0, 0].tolist()
+    assert dx == pytest.approx(shift, abs=0.15) and abs(dy) < 0.1
 
 
 def test_tick_idm_step_and_mu_law() -> None:
@@ -188,10 +235,10 @@ def test_config_validation_names_the_problem(tmp_path: Path) -> None:
 def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge, bias
     cfg = IDMConfig.load(tmp_path)
-    assert (cfg.motion_cue_radius, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias, cfg.tick_aux_weight
-            ) == (0, False, 0, False, 0.0)
+    assert (cfg.motion_cue_radius, cfg.motion_cue_peak, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias,
+            cfg.tick_aux_weight) == (0, False, False, 0, False, 0.0)
     assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
-    assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0
+    assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0 and IDMConfig().motion_cue_peak
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
