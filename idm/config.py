@@ -162,10 +162,9 @@ class IDMConfig:
 
 # Value of each later-added field that means "behave as before it existed" (for older config.json files).
 SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cue_peak": False,
-                                               "frame_context": False,
-                                               "merge_motion_ms": 0, "grounding_bias": False,
-                                               "tick_aux_weight": 0.0, "event_type_weight": 1.0,
-                                               "tick_context": False}
+                                               "frame_context": False, "merge_motion_ms": 0,
+                                               "grounding_bias": False, "tick_aux_weight": 0.0,
+                                               "tick_context": False, "event_type_weight": 1.0}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

@@ -200,6 +200,11 @@ class WindowEncoder(nn.Module):
         return memory.reshape(b, self.frames, -1, memory.shape[-1]).mean(2)
 
 
+def tau_frames(cfg: IDMConfig) -> float:
+    """NEP-tau in frames (20 Hz): how far a token's frame lies after the frames that show its event."""
+    return cfg.tau_ms * 1_000_000 / GRID_NS
+
+
 class GroundingBias(nn.Module):
     """Additive cross-attention bias that points each event token at the frames showing its event.
 
@@ -212,7 +217,7 @@ class GroundingBias(nn.Module):
     def __init__(self, cfg: IDMConfig):
         super().__init__()
         self.slope = nn.Parameter(torch.tensor([2.0 * 0.5 ** k for k in range(cfg.heads - 1)] + [0.0]))
-        self.lag = cfg.tau_ms * 1_000_000 / GRID_NS - 0.5  # frames from a token's frame back to its event's
+        self.lag = tau_frames(cfg) - 0.5  # frames from a token's frame back to its event's
         self.patches = cfg.patch_grid ** 2
 
     def forward(self, frame: torch.Tensor, memory_len: int) -> torch.Tensor:
@@ -235,7 +240,7 @@ class EventIDM(nn.Module):
         self.grounding = GroundingBias(cfg) if cfg.grounding_bias else None
         self.ticks = TickHeads(cfg, len(cfg.keys)) if cfg.tick_aux_weight > 0 else None
         self.tick_in = (nn.Linear(3 * (self.ticks.keys.out_features + self.ticks.buttons.out_features), cfg.d_model)
-                        if cfg.tick_context and self.ticks is not None else None)
+                        if cfg.tick_context else None)  # the config refuses it without the tick heads
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
         layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.heads, 4 * cfg.d_model, cfg.dropout,
@@ -268,7 +273,7 @@ class EventIDM(nn.Module):
             table = self.frame_in(h[:, around.clamp(0, t - 1)].flatten(2))
         if self.tick_in is not None:
             states = torch.cat([self.ticks.keys(h), self.ticks.buttons(h)], -1)  # (B, T, keys + buttons)
-            lag = round(self.cfg.tau_ms * 1_000_000 / GRID_NS)
+            lag = round(tau_frames(self.cfg))
             shown = (torch.arange(t, device=h.device)[:, None] - lag + torch.tensor([0, 1], device=h.device))
             before, after = states[:, shown[:, 0].clamp(0, t - 1)], states[:, shown[:, 1].clamp(0, t - 1)]
             onset = self.tick_in(torch.cat([before, after, after - before], -1))
