@@ -35,6 +35,10 @@ class IDMConfig:
         motion_cue_peak: The cue also carries that surface's peak refined to sub-pixel (the optical-flow
             shift); most camera turns move the image less than a pixel at model size. In the IDM benchmark
             the tick model's held-out mouse Pearson x went 0.399 -> 0.500, the event model's seen 0.06 -> 0.26.
+        motion_cue_peak_global: That peak is searched over the whole correlation surface (shifts up to half
+            the image), not only the cue's patch: fast turns move a 64 px image 5-10 px per frame, and a peak
+            confined to +-radius then lands on a wrong neighbour (on health_gathering the patch peak read the
+            mouse at Pearson 0.65, the whole-surface one 0.85, the optical-flow baseline's number).
         frame_context: Each decoder token also gets the pooled features of the frames around the one it
             belongs to (counted by screen events, from 3 before to 1 after). Off by default: in the IDM
             benchmark (1500 steps) it made the decoder lean on its token prior and emit no key presses
@@ -53,6 +57,13 @@ class IDMConfig:
             attention hardly told key events from frame boundaries (P(keyboard) 0.28 vs 0.21, teacher-forced).
             Off by default: in the IDM benchmark (1500 steps) it did not sharpen that (0.22 vs 0.16), emitted a
             few key events (seen per-key F1 0.000 -> 0.013) and lost mouse (held-out Pearson x 0.36 -> 0.21).
+        mouse_value_head: The event IDM writes the dx/dy of each mouse event from a regression head beside
+            the tick heads (per-frame features plus a learned gain on the motion cue's image shift, Huber
+            loss; needs ``tick_aux_weight > 0``) instead of choosing the digits token by token; the decoder still
+            decides which events there are, when, and their buttons. The digits are forced by the grammar, so
+            the token stream keeps D2E's format. Why: digit by digit, greedy decoding turned a motion the
+            encoder had (its tick heads read it at Pearson 0.59) into 0.39 (held-out health_gathering).
+            The tick model is unaffected (its binned mouse is the VPT baseline).
         event_type_weight: Loss weight of the token after each ``<EVENT_START>`` (keyboard, mouse or the
             next frame: where the decoder decides that an input happened) against 1 for the others, most
             of which the grammar or the timestamps nearly fix. 5 was measured (IDM benchmark, 1500 steps): still
@@ -87,10 +98,12 @@ class IDMConfig:
     motion_input: bool = True
     motion_cue_radius: int = 4
     motion_cue_peak: bool = True
+    motion_cue_peak_global: bool = True
     frame_context: bool = False
     grounding_bias: bool = True
     tick_aux_weight: float = 1.0
     tick_context: bool = False
+    mouse_value_head: bool = True
     event_type_weight: float = 1.0
     d_model: int = 128
     encoder_layers: int = 2
@@ -126,6 +139,9 @@ class IDMConfig:
             raise D2EError(f"frames must be >= 2 (an IDM needs the frame after an action), got {self.frames}")
         if self.tick_context and self.tick_aux_weight <= 0:
             raise D2EError("tick_context reads the tick heads, which train only with tick_aux_weight > 0")
+        if self.kind == "events" and self.mouse_value_head and self.tick_aux_weight <= 0:
+            raise D2EError("mouse_value_head trains beside the tick heads, which need tick_aux_weight > 0",
+                           fix="set mouse_value_head=false to let the decoder write mouse digits itself")
         if self.image_size % 16:
             raise D2EError(f"image_size must be a multiple of 16, got {self.image_size}")
 
@@ -162,9 +178,11 @@ class IDMConfig:
 
 # Value of each later-added field that means "behave as before it existed" (for older config.json files).
 SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cue_peak": False,
+                                               "motion_cue_peak_global": False,
                                                "frame_context": False, "merge_motion_ms": 0,
                                                "grounding_bias": False, "tick_aux_weight": 0.0,
-                                               "tick_context": False, "event_type_weight": 1.0}
+                                               "tick_context": False, "event_type_weight": 1.0,
+                                               "mouse_value_head": False}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

@@ -22,6 +22,7 @@ from capture.tokens import Vocabulary, decode_tokens
 
 from .config import IDMConfig
 from .infer import _autocast, _pad, windows
+from .model import tau_frames
 
 FRAME_NS = 50_000_000
 
@@ -29,8 +30,14 @@ FRAME_NS = 50_000_000
 class Grammar:
     """Allowed next tokens for one window, given the frame times and the NEP-tau shift."""
 
-    def __init__(self, vocab: Vocabulary, frame_times: Sequence[int], tau_ns: int, vks: Sequence[int]):
+    def __init__(self, vocab: Vocabulary, frame_times: Sequence[int], tau_ns: int, vks: Sequence[int],
+                 mouse_values: Sequence[tuple[float, float] | None] | None = None):
+        """``mouse_values[k]``: the (dx, dy) the first mouse event written after frame k must carry (the
+        value head's, already shifted by NEP-tau); later mouse events of that frame carry no motion. None
+        (or a None entry): the model chooses the digits."""
         self.v = vocab
+        self.mouse_values = mouse_values
+        self.tables = vocab.tables
         self.frame_times = list(frame_times)
         self.tau_ns = tau_ns
         self.ids = {name: vocab.id(name) for name in (T.BOS, T.EOS, T.START, T.END, T.KEYBOARD, T.MOUSE, T.SCREEN,
@@ -83,6 +90,10 @@ class Grammar:
         if kind == ids[T.KEYBOARD]:
             return [self.vk_ids, [ids[T.PRESS], ids[T.RELEASE]], [ids[T.END]]][rest]
         # mouse: sign d d d d sign d d d d h h h [SCROLL sign d d d d] END
+        if rest < 10 and self.mouse_values is not None:
+            forced = self._forced_motion(tokens)
+            if forced is not None:
+                return [forced[rest]]
         sign, digits = [ids[T.PLUS], ids[T.MINUS]], self.digit
         layout = [sign, digits[:2], digits, digits, digits, sign, digits[:2], digits, digits, digits,
                   self.hex[:16], self.hex, self.hex]
@@ -92,6 +103,17 @@ class Grammar:
             return [ids[T.END], ids[T.SCROLL]]
         scroll = [sign, digits[:2], digits, digits, digits, [ids[T.END]]]
         return scroll[rest - len(layout) - 1] if rest - len(layout) - 1 < len(scroll) else None
+
+
+    def _forced_motion(self, tokens: list[int]) -> list[int] | None:
+        """The 10 sign/digit ids of the mouse event in progress, if its motion comes from the value head."""
+        value = self.mouse_values[self.frames_done - 1] if self.frames_done - 1 < len(self.mouse_values) else None
+        if value is None:
+            return None
+        screen = len(tokens) - 1 - tokens[::-1].index(self.ids[T.SCREEN])
+        first = tokens[screen:].count(self.ids[T.MOUSE]) == 1  # the one in progress is the frame's first
+        dx, dy = (round(value[0]), round(value[1])) if first else (0, 0)
+        return [*self.tables.signed(dx), *self.tables.signed(dy)]
 
 
 def _confidences(ids: list[int], probs: list[float], vocab: Vocabulary, n_prefix: int) -> list[float]:
@@ -110,6 +132,15 @@ def _confidences(ids: list[int], probs: list[float], vocab: Vocabulary, n_prefix
     return out
 
 
+def _shown_after(values: np.ndarray | None, row: int, lag: int) -> list[tuple[float, float] | None] | None:
+    """Per frame k of a window, the value head's motion of the tick its input events describe (k - lag:
+    NEP-tau puts an event after the frames that show it); None where that tick precedes the window."""
+    if values is None:
+        return None
+    n = values.shape[1]
+    return [tuple(values[row, k - lag]) if 0 <= k - lag < n else None for k in range(n)]
+
+
 @torch.no_grad()
 def predict_events(model, cfg: IDMConfig, vocab: Vocabulary, frames: np.ndarray, times: Sequence[int],
                    vks: Sequence[int], *, device: torch.device, batch_size: int = 8,
@@ -122,17 +153,20 @@ def predict_events(model, cfg: IDMConfig, vocab: Vocabulary, frames: np.ndarray,
     out: list[tuple[Any, float]] = []
     spans = windows(len(frames), cfg.frames)
     bos = vocab.id(T.BOS)
+    lag = round(tau_frames(cfg))
     for b in range(0, len(spans), batch_size):
         chunk = spans[b:b + batch_size]
         batch = torch.from_numpy(np.stack([_pad(frames[s:e], cfg.frames) for s, _kf, _kt, e in chunk])).to(device)
         with _autocast(device):
             memory = model.encoder(batch)
+            values = model.mouse_values(batch, memory)
+        values = None if values is None else values.float().cpu().numpy()
         grammars, spans_times = [], []
-        for s, _kf, _kt, e in chunk:
+        for row, (s, _kf, _kt, e) in enumerate(chunk):
             win_times = [int(t) for t in times[s:e]]
             while len(win_times) < cfg.frames:  # padded tail: frames continue on the grid
                 win_times.append(win_times[-1] + FRAME_NS)
-            grammars.append(Grammar(vocab, win_times, tau, vks))
+            grammars.append(Grammar(vocab, win_times, tau, vks, _shown_after(values, row, lag)))
             spans_times.append(win_times)
         with _autocast(device):
             decoded = model.generate_batch(memory, [bos], grammars, temperature=temperature, generator=generator)

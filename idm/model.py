@@ -27,6 +27,7 @@ from capture.tokens import Vocabulary
 from .config import IDMConfig
 
 FRAMES, TOKENS, KEYS, BUTTONS, MOUSE, VALID = "frames", "tokens", "keys", "buttons", "mouse", "valid"
+MOUSE_VALUE = "mouse_value"  # regressed mouse dx/dy per tick (the event IDM's value head), in counts
 # Scale of the frame-difference channels: without it a tick model sat at chance for 300 steps on a
 # 4-pixel square moved by the keys (the difference signal is ~1% of the appearance signal); with x8 it
 # learned the square in ~100 steps.
@@ -112,19 +113,23 @@ class MotionCue(nn.Module):
     optical-flow baseline reports). Typical camera turns move the image a third of a pixel at model size,
     so the peak sits at zero shift and only its neighbours' imbalance says which way it moved: a linear
     read of the surface recovered Pearson 0.47 with the mouse on a held-out game, the refined peak 0.65.
+    With ``peak_global`` that peak is searched over the whole surface: fast turns move the image 5-10 px,
+    beyond the patch, where a patch-bound peak lands on a wrong neighbour (the same read then gave 0.85).
     """
 
     GAIN = 4.0  # a clean shift peaks near 1, noise near 1/sqrt(H*W): brought to the scale of the tokens
 
-    def __init__(self, radius: int, d_model: int, peak: bool = False):
+    def __init__(self, radius: int, d_model: int, peak: bool = False, peak_global: bool = False):
         super().__init__()
         self.radius = radius
         self.with_peak = peak
+        self.peak_global = peak_global
         side = 2 * radius + 1
         self.embed = nn.Sequential(nn.Linear(side * side + 2 * peak, d_model), nn.GELU(), nn.Linear(d_model, d_model))
 
-    def surface(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) float frames -> (B, T, (2r+1)^2) correlation patches (last frame: with itself)."""
+    def correlation(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) float frames -> (B, T, H, W) phase correlation of each frame with the next (the
+        last with itself), zero shift at (H // 2, W // 2)."""
         with torch.autocast(frames.device.type, enabled=False):
             gray = frames.float().mean(2)
             gray = gray - gray.mean((-2, -1), keepdim=True)
@@ -135,35 +140,51 @@ class MotionCue(nn.Module):
             following = torch.cat([spec[:, 1:], spec[:, -1:]], 1)
             cross = following * spec.conj()
             corr = torch.fft.irfft2(cross / (cross.abs() + 1e-6), s=(h, w))
-            r = self.radius
-            patch = torch.roll(corr, shifts=(r, r), dims=(-2, -1))[..., : 2 * r + 1, : 2 * r + 1]
-        return patch.flatten(-2) * self.GAIN
+        return torch.roll(corr, shifts=(h // 2, w // 2), dims=(-2, -1)) * self.GAIN
 
-    def peak(self, surface: torch.Tensor) -> torch.Tensor:
-        """(..., (2r+1)^2) surfaces -> (..., 2) shift (dx, dy) in pixels: the highest value, moved by the
-        parabola through it and its two neighbours on each axis (none at the patch edge)."""
-        side, r = 2 * self.radius + 1, self.radius
-        best = surface.argmax(-1, keepdim=True)
-        py, px = best // side, best % side
+    def surface(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) float frames -> (B, T, (2r+1)^2) correlation patches (last frame: with itself)."""
+        return self._patch(self.correlation(frames)).flatten(-2)
 
-        def offset(pos: torch.Tensor, step: int) -> torch.Tensor:
-            inner = (pos > 0) & (pos < side - 1)
-            lo = surface.gather(-1, torch.where(inner, best - step, best))
-            hi = surface.gather(-1, torch.where(inner, best + step, best))
-            mid = surface.gather(-1, best)
+    def _patch(self, corr: torch.Tensor) -> torch.Tensor:
+        (h, w), r = corr.shape[-2:], self.radius
+        return corr[..., h // 2 - r: h // 2 + r + 1, w // 2 - r: w // 2 + r + 1]
+
+    @staticmethod
+    def peak(grid: torch.Tensor) -> torch.Tensor:
+        """(..., H, W) correlation with zero shift at (H // 2, W // 2) -> (..., 2) shift (dx, dy) in pixels:
+        the highest value, moved by the parabola through it and its two neighbours on each axis (none at
+        the edge)."""
+        (h, w) = grid.shape[-2:]
+        flat = grid.flatten(-2)
+        best = flat.argmax(-1, keepdim=True)
+        py, px = best // w, best % w
+
+        def offset(pos: torch.Tensor, size: int, step: int) -> torch.Tensor:
+            inner = (pos > 0) & (pos < size - 1)
+            lo = flat.gather(-1, torch.where(inner, best - step, best))
+            hi = flat.gather(-1, torch.where(inner, best + step, best))
+            mid = flat.gather(-1, best)
             denom = lo - 2 * mid + hi
             safe = torch.where(denom < 0, denom, torch.full_like(denom, -1.0))
             return torch.where(inner & (denom < 0), 0.5 * (lo - hi) / safe, torch.zeros_like(denom)).clamp(-0.5, 0.5)
 
-        dx = px.to(surface.dtype) - r + offset(px, 1)
-        dy = py.to(surface.dtype) - r + offset(py, side)
+        dx = px.to(grid.dtype) - w // 2 + offset(px, w, 1)
+        dy = py.to(grid.dtype) - h // 2 + offset(py, h, w)
         return torch.cat([dx, dy], -1)
 
+    def shift(self, frames: torch.Tensor, corr: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) -> (B, T, 2) image shift (dx, dy) from each frame to the next, the peak this cue
+        embeds (over the whole surface or its patch, as configured)."""
+        corr = self.correlation(frames) if corr is None else corr
+        return self.peak(corr if self.peak_global else self._patch(corr))
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # -> (B, T, 1, d)
-        surface = self.surface(frames)
+        corr = self.correlation(frames)
+        features = self._patch(corr).flatten(-2)
         if self.with_peak:
-            surface = torch.cat([surface, self.peak(surface)], -1)
-        return self.embed(surface.to(self.embed[0].weight.dtype)).unsqueeze(2)
+            features = torch.cat([features, self.shift(frames, corr)], -1)
+        return self.embed(features.to(self.embed[0].weight.dtype)).unsqueeze(2)
 
 
 class WindowEncoder(nn.Module):
@@ -175,7 +196,8 @@ class WindowEncoder(nn.Module):
         self.motion = cfg.motion_input and cfg.encoder == "cnn"
         self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid) if cfg.encoder == "pretrained"
                                 else ConvStem(cfg.d_model, grid, 6 if self.motion else 3))
-        self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak)
+        self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak,
+                               cfg.motion_cue_peak_global)
                     if cfg.motion_cue_radius > 0 else None)
         self.time = nn.Parameter(torch.zeros(cfg.frames, 1, cfg.d_model))
         self.space = nn.Parameter(torch.zeros(1, grid * grid, cfg.d_model))
@@ -198,6 +220,11 @@ class WindowEncoder(nn.Module):
     def per_frame(self, memory: torch.Tensor) -> torch.Tensor:  # (B, T*P, d) -> (B, T, d)
         b = memory.shape[0]
         return memory.reshape(b, self.frames, -1, memory.shape[-1]).mean(2)
+
+    def frame_shift(self, frames: torch.Tensor) -> torch.Tensor | None:  # -> (B, T, 2) or None without a peak
+        if self.cue is None or not self.cue.with_peak:
+            return None
+        return self.cue.shift(_as_float_frames(frames))
 
 
 def tau_frames(cfg: IDMConfig) -> float:
@@ -238,7 +265,8 @@ class EventIDM(nn.Module):
         self.encoder = WindowEncoder(cfg)
         self.frame_in = nn.Linear(len(CONTEXT_FRAMES) * cfg.d_model, cfg.d_model) if cfg.frame_context else None
         self.grounding = GroundingBias(cfg) if cfg.grounding_bias else None
-        self.ticks = TickHeads(cfg, len(cfg.keys)) if cfg.tick_aux_weight > 0 else None
+        self.ticks = (TickHeads(cfg, len(cfg.keys), value_head=cfg.mouse_value_head) if cfg.tick_aux_weight > 0
+                      else None)
         self.tick_in = (nn.Linear(3 * (self.ticks.keys.out_features + self.ticks.buttons.out_features), cfg.d_model)
                         if cfg.tick_context else None)  # the config refuses it without the tick heads
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -320,10 +348,17 @@ class EventIDM(nn.Module):
         metrics = {"token_loss": float(token_loss.detach()), "token_acc": float(acc),
                    "cut_windows": float(cut.float().mean())}
         if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
-            tick_loss, tick_metrics = self.ticks.tick_loss(self.ticks.predict(self.encoder.per_frame(memory)), batch)
+            out = self.ticks.predict(self.encoder.per_frame(memory), self.encoder.frame_shift(batch[FRAMES]))
+            tick_loss, tick_metrics = self.ticks.tick_loss(out, batch)
             loss = loss + self.cfg.tick_aux_weight * tick_loss
             metrics.update(tick_metrics)
         return loss, {"loss": float(loss.detach()), **metrics}
+
+    def mouse_values(self, frames: torch.Tensor, memory: torch.Tensor) -> torch.Tensor | None:
+        """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
+        if self.ticks is None or not hasattr(self.ticks, "value"):
+            return None
+        return self.ticks.predict(self.encoder.per_frame(memory), self.encoder.frame_shift(frames))[MOUSE_VALUE]
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:
@@ -453,7 +488,10 @@ class TickHeads(nn.Module):
     """VPT's per-50 ms heads over per-frame features: multi-label key/button states and mu-law binned mouse
     dx/dy. The tick IDM is these on the window encoder; the event IDM can train them beside its decoder."""
 
-    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5, encoder: nn.Module | None = None):
+    VALUE_UNIT = 10.0  # mouse counts per unit of the value head: a camera turn is tens of counts per tick
+
+    def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5, encoder: nn.Module | None = None,
+                 value_head: bool = False):
         super().__init__()
         self.cfg = cfg
         if encoder is not None:  # the tick IDM's, built first so a seed gives the weights it gave before the split
@@ -461,11 +499,20 @@ class TickHeads(nn.Module):
         self.keys = nn.Linear(cfg.d_model, n_keys)
         self.buttons = nn.Linear(cfg.d_model, n_buttons)
         self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
+        if value_head:  # regressed mouse dx/dy: features plus a learned gain on the measured image shift
+            self.value = nn.Linear(cfg.d_model, 2)
+            self.value_gain = nn.Parameter(torch.zeros(2))
 
-    def predict(self, h: torch.Tensor) -> dict[str, torch.Tensor]:  # (B, T, d) per-frame features
+    def predict(self, h: torch.Tensor, shift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """(B, T, d) per-frame features [and (B, T, 2) image shifts] -> logits [and mouse values]."""
         b, t = h.shape[:2]
-        return {KEYS: self.keys(h), BUTTONS: self.buttons(h),
-                MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
+        out = {KEYS: self.keys(h), BUTTONS: self.buttons(h), MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
+        if hasattr(self, "value"):
+            value = self.value(h)
+            if shift is not None:
+                value = value + self.value_gain * shift.to(value.dtype)
+            out[MOUSE_VALUE] = value * self.VALUE_UNIT
+        return out
 
     def tick_loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                   ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -478,10 +525,15 @@ class TickHeads(nn.Module):
         target = mu_law_bin(batch[MOUSE].float(), self.cfg.mouse_bins, self.cfg.mouse_max)
         mouse_loss = F.cross_entropy(out[MOUSE][valid].reshape(-1, self.cfg.mouse_bins), target[valid].reshape(-1))
         loss = key_loss + btn_loss + mouse_loss
+        metrics = {"key_loss": float(key_loss.detach()), "mouse_loss": float(mouse_loss.detach())}
+        if MOUSE_VALUE in out:  # Huber in head units: robust to the rare flick of hundreds of counts
+            value_loss = F.smooth_l1_loss(out[MOUSE_VALUE][valid].float() / self.VALUE_UNIT,
+                                          batch[MOUSE][valid].float() / self.VALUE_UNIT)
+            loss = loss + value_loss
+            metrics["mouse_value_loss"] = float(value_loss.detach())
         with torch.no_grad():
             key_acc = ((out[KEYS] > 0) == batch[KEYS].bool())[valid].float().mean()
-        return loss, {"key_loss": float(key_loss.detach()), "mouse_loss": float(mouse_loss.detach()),
-                      "key_acc": float(key_acc)}
+        return loss, {**metrics, "key_acc": float(key_acc)}
 
 
 class TickIDM(TickHeads):

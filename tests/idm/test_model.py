@@ -113,7 +113,31 @@ def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
     assert model.ticks.mouse.weight.grad.abs().sum() > 0
     _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
     assert "mouse_loss" not in metrics
-    assert not any(name.startswith("ticks.") for name in EventIDM(_cfg(tick_aux_weight=0.0), pad_id=0).state_dict())
+    assert not any(name.startswith("ticks.") for name in EventIDM(_cfg(tick_aux_weight=0.0, mouse_value_head=False),
+                                                                  pad_id=0).state_dict())
+    with pytest.raises(D2EError, match="mouse_value_head=false"):
+        _cfg(tick_aux_weight=0.0)
+
+
+def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift() -> None:
+    torch.manual_seed(0)
+    model = EventIDM(_cfg(keys=[65], motion_cue_peak=True, motion_cue_peak_global=True), pad_id=0)
+    frames = _frames(2, 4, 32)
+    batch = {FRAMES: frames, TOKENS: torch.tensor([[1, 5, 6, 2], [1, 9, 2, 0]]),
+             KEYS: torch.zeros(2, 4, 1, dtype=torch.bool), BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool),
+             MOUSE: torch.tensor([[[30, -10], [0, 0], [40, 2], [-200, 7]]] * 2)}
+    with torch.no_grad():
+        model.ticks.value_gain.fill_(2.0)
+    values = model.mouse_values(frames, model.encoder(frames))
+    shift = model.encoder.frame_shift(frames)
+    h = model.encoder.per_frame(model.encoder(frames))
+    torch.testing.assert_close(values, (model.ticks.value(h) + 2.0 * shift) * model.ticks.VALUE_UNIT)
+    loss, metrics = model(batch)
+    expected = torch.nn.functional.smooth_l1_loss(values / 10, batch[MOUSE].float() / 10)
+    assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
+    loss.backward()
+    assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.grad.abs().sum() > 0
+    assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(frames, model.encoder(frames)) is None
 
 
 def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() -> None:
@@ -173,8 +197,20 @@ def test_motion_cue_peaks_at_the_shift_between_frames(dy: int, dx: int) -> None:
     assert divmod(int(surface[0, 1].argmax()), 9) == (4, 4)  # the last frame has no next one: no motion
     assert cue(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
     peak = MotionCue(radius=4, d_model=16, peak=True)
-    assert peak.peak(surface)[0].flatten().tolist() == pytest.approx([dx, dy, 0, 0], abs=0.05)
+    assert peak.peak(surface.unflatten(-1, (9, 9)))[0].flatten().tolist() == pytest.approx([dx, dy, 0, 0], abs=0.05)
     assert peak(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
+
+
+def test_motion_cue_global_peak_finds_shifts_beyond_the_patch() -> None:
+    """A fast turn moves the image further than the cue's radius: only the whole surface has its peak."""
+    torch.manual_seed(0)
+    image = torch.nn.functional.avg_pool2d(torch.rand(3, 64, 64), 3, 1, 1)
+    frames = torch.stack([image, torch.roll(image, shifts=(-2, 9), dims=(-2, -1))])[None]
+    cue = MotionCue(radius=4, d_model=16, peak=True, peak_global=True)
+    corr = cue.correlation(frames)
+    assert cue.peak(corr)[0, 0].tolist() == pytest.approx([9, -2], abs=0.05)
+    assert cue.peak(cue._patch(corr))[0, 0].tolist() != pytest.approx([9, -2], abs=1)  # the patch cannot see it
+    assert torch.equal(cue._patch(corr).flatten(-2), cue.surface(frames))
 
 
 @pytest.mark.parametrize("shift", [0.25, -0.4])
@@ -185,7 +221,8 @@ def test_motion_cue_peak_resolves_shifts_below_a_pixel(shift: float) -> None:
     moved = torch.roll(big, shifts=round(shift * 4), dims=-1)  # whole pixels at 4x, a fraction after pooling
     frames = torch.nn.functional.avg_pool2d(torch.cat([big, moved]), 4)[None]  # (1, 2, 3, 64, 64)
     cue = MotionCue(radius=4, d_model=8, peak=True)
-    dx, dy = cue.peak(cue.surface(frames))[0, 0].tolist()
+    dx, dy = cue.peak(cue.surface(frames).unflatten(-1, (9, 9)))[0, 0].tolist()
+    assert cue.peak(cue.correlation(frames))[0, 0].tolist() == pytest.approx([dx, dy], abs=1e-6)
     assert dx == pytest.approx(shift, abs=0.15) and abs(dy) < 0.1
 
 
@@ -236,9 +273,12 @@ def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge, bias
     cfg = IDMConfig.load(tmp_path)
     assert (cfg.motion_cue_radius, cfg.motion_cue_peak, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias,
-            cfg.tick_aux_weight) == (0, False, False, 0, False, 0.0)
+            cfg.tick_aux_weight, cfg.motion_cue_peak_global) == (0, False, False, 0, False, 0.0, False)
+    (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2, "motion_cue_peak": true}')
+    assert not IDMConfig.load(tmp_path).motion_cue_peak_global  # trained with the patch peak: keeps it
     assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
     assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0 and IDMConfig().motion_cue_peak
+    assert IDMConfig().motion_cue_peak_global
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
