@@ -58,12 +58,13 @@ class IDMConfig:
             Off by default: in the IDM benchmark (1500 steps) it did not sharpen that (0.22 vs 0.16), emitted a
             few key events (seen per-key F1 0.000 -> 0.013) and lost mouse (held-out Pearson x 0.36 -> 0.21).
         mouse_value_head: The event IDM writes the dx/dy of each mouse event from a regression head beside
-            the tick heads (per-frame features plus a learned gain on the motion cue's image shift, Huber
-            loss; needs ``tick_aux_weight > 0``) instead of choosing the digits token by token; the decoder still
-            decides which events there are, when, and their buttons. The digits are forced by the grammar, so
-            the token stream keeps D2E's format. Why: digit by digit, greedy decoding turned a motion the
-            encoder had (its tick heads read it at Pearson 0.59) into 0.39 (held-out health_gathering).
-            The tick model is unaffected (its binned mouse is the VPT baseline).
+            the tick heads (a linear read of the per-frame features plus a per-frame gain times the motion
+            cue's image shift, Huber loss; needs ``tick_aux_weight > 0``) instead of choosing the digits token
+            by token; the decoder still decides which events there are, when, and their buttons. The digits
+            are forced by the grammar, so the token stream keeps D2E's format. Why: digit by digit, greedy
+            decoding turned motion the encoder had (its tick heads read it at Pearson 0.59) into 0.39; with
+            the head, 0.81 (held-out health_gathering, IDM benchmark). The tick model is unaffected (its binned
+            mouse is the VPT baseline).
         event_type_weight: Loss weight of the token after each ``<EVENT_START>`` (keyboard, mouse or the
             next frame: where the decoder decides that an input happened) against 1 for the others, most
             of which the grammar or the timestamps nearly fix. 5 was measured (IDM benchmark, 1500 steps): still

@@ -4,8 +4,10 @@ Per window the decoder writes the D2E token stream: the screen event of each fra
 known), then the input events that happened before the next frame, until it decides to move on. The
 grammar below allows only well-formed events, timestamps between the current and the next frame
 (after NEP-tau), key codes the model was trained on and deltas within +-1999, so every generated
-sequence decodes; forced tokens cost no forward pass. Confidence of an event is the geometric mean of
-the probabilities of the tokens the model chose for it.
+sequence decodes; forced tokens cost no forward pass. With the value head (``mouse_value_head``) the
+grammar also forces each frame's mouse dx/dy digits to the head's regressed motion, so the decoder decides
+which events there are and when, and the head says how far the mouse moved. Confidence of an event is the
+geometric mean of the probabilities of the tokens the model chose for it.
 """
 
 from __future__ import annotations
@@ -103,7 +105,6 @@ class Grammar:
             return [ids[T.END], ids[T.SCROLL]]
         scroll = [sign, digits[:2], digits, digits, digits, [ids[T.END]]]
         return scroll[rest - len(layout) - 1] if rest - len(layout) - 1 < len(scroll) else None
-
 
     def _forced_motion(self, tokens: list[int]) -> list[int] | None:
         """The 10 sign/digit ids of the mouse event in progress, if its motion comes from the value head."""

@@ -486,9 +486,13 @@ def mu_law_value(b: torch.Tensor, bins: int, max_value: float, mu: float = 255.0
 
 class TickHeads(nn.Module):
     """VPT's per-50 ms heads over per-frame features: multi-label key/button states and mu-law binned mouse
-    dx/dy. The tick IDM is these on the window encoder; the event IDM can train them beside its decoder."""
+    dx/dy. The tick IDM is these on the window encoder; the event IDM can train them beside its decoder, with
+    a regression head for the mouse (``value_head``) whose dx/dy it writes into its mouse events."""
 
     VALUE_UNIT = 10.0  # mouse counts per unit of the value head: a camera turn is tens of counts per tick
+    # the shift's gain moves this many times faster than Adam's ~lr-sized step: at lr 3e-4 a plain gain could
+    # move at most ~0.45 units per pixel in 1500 steps, where the shooters here need ~1
+    GAIN_STEP = 10.0
 
     def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5, encoder: nn.Module | None = None,
                  value_head: bool = False):
@@ -499,9 +503,11 @@ class TickHeads(nn.Module):
         self.keys = nn.Linear(cfg.d_model, n_keys)
         self.buttons = nn.Linear(cfg.d_model, n_buttons)
         self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
-        if value_head:  # regressed mouse dx/dy: features plus a learned gain on the measured image shift
+        if value_head:  # regressed mouse dx/dy: features plus a per-frame gain on the measured image shift
             self.value = nn.Linear(cfg.d_model, 2)
-            self.value_gain = nn.Parameter(torch.zeros(2))
+            self.value_gain = nn.Linear(cfg.d_model, 2)
+            nn.init.zeros_(self.value_gain.weight)
+            nn.init.zeros_(self.value_gain.bias)
 
     def predict(self, h: torch.Tensor, shift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """(B, T, d) per-frame features [and (B, T, 2) image shifts] -> logits [and mouse values]."""
@@ -509,8 +515,8 @@ class TickHeads(nn.Module):
         out = {KEYS: self.keys(h), BUTTONS: self.buttons(h), MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
         if hasattr(self, "value"):
             value = self.value(h)
-            if shift is not None:
-                value = value + self.value_gain * shift.to(value.dtype)
+            if shift is not None:  # the gain depends on the frame: a scrolling Atari screen is no camera turn
+                value = value + self.GAIN_STEP * self.value_gain(h) * shift.to(value.dtype)
             out[MOUSE_VALUE] = value * self.VALUE_UNIT
         return out
 

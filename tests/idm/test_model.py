@@ -127,7 +127,7 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
              KEYS: torch.zeros(2, 4, 1, dtype=torch.bool), BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool),
              MOUSE: torch.tensor([[[30, -10], [0, 0], [40, 2], [-200, 7]]] * 2)}
     with torch.no_grad():
-        model.ticks.value_gain.fill_(2.0)
+        model.ticks.value_gain.bias.fill_(0.2)
     values = model.mouse_values(frames, model.encoder(frames))
     shift = model.encoder.frame_shift(frames)
     h = model.encoder.per_frame(model.encoder(frames))
@@ -136,7 +136,7 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     expected = torch.nn.functional.smooth_l1_loss(values / 10, batch[MOUSE].float() / 10)
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
     loss.backward()
-    assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.grad.abs().sum() > 0
+    assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.weight.grad.abs().sum() > 0
     assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(frames, model.encoder(frames)) is None
 
 
