@@ -57,11 +57,15 @@ class ControlServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
+    def check_free(self) -> None:
+        """Refuse before anything is recorded if another recorder answers on this socket."""
+        if self.sock_path.exists() and _alive(self.sock_path):
+            raise D2EError("another recording is running", path=self.sock_path,
+                           fix="stop it with 'd2e record stop' first")
+
     def start(self) -> None:
-        if self.sock_path.exists():
-            if _alive(self.sock_path):
-                raise D2EError("another recording is running", path=self.sock_path,
-                               fix="stop it with 'd2e record stop' first")
+        self.check_free()
+        if self.sock_path.exists():  # left by a recorder that died
             self.sock_path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
@@ -102,8 +106,9 @@ class ControlServer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        if self._sock is not None:
-            self._sock.close()
+        if self._sock is None:  # never bound: the socket there, if any, is another recorder's
+            return
+        self._sock.close()
         for path in (self.sock_path, self.pid_file):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

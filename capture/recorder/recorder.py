@@ -486,7 +486,7 @@ class Recorder:
             from .control import ControlServer
 
             self.control = ControlServer(self.handle_command, cfg.control_name)
-            self.control.start()
+            self.control.check_free()
         self.t_start = time.monotonic_ns()
         self.input.start()
         self.meta.extra["raw_mouse"] = self.input.raw_available
@@ -495,6 +495,8 @@ class Recorder:
         self._spawn(self._write_loop, "d2e-writer")
         self._spawn(self._encode_loop, "d2e-encoder")
         self._spawn(self._grab_loop, "d2e-grab")
+        if self.control is not None:  # last: `record --background` says "recording" once the socket answers,
+            self.control.start()       # so input must be captured by then (events were lost in that gap)
         self.log(f"capturing keyboard and mouse input now (pause: {cfg.hotkey_pause}, stop: {cfg.hotkey_stop})")
         self.log(f"screen {self.region.width}x{self.region.height}+{self.region.x}+{self.region.y} -> "
                  f"{self.out_w}x{self.out_h} @ {cfg.fps:g} fps, {self.encoder} {self.preset}, "

@@ -131,7 +131,8 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     values = model.mouse_values(frames, model.encoder(frames))
     shift = model.encoder.frame_shift(frames)
     h = model.encoder.per_frame(model.encoder(frames))
-    torch.testing.assert_close(values, (model.ticks.value(h) + 2.0 * shift) * model.ticks.VALUE_UNIT)
+    gain = model.ticks.GAIN_STEP * 0.2  # the gain's bias, at its faster step
+    torch.testing.assert_close(values, (model.ticks.value(h) + gain * shift) * model.ticks.VALUE_UNIT)
     loss, metrics = model(batch)
     expected = torch.nn.functional.smooth_l1_loss(values / 10, batch[MOUSE].float() / 10)
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
@@ -273,12 +274,13 @@ def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge, bias
     cfg = IDMConfig.load(tmp_path)
     assert (cfg.motion_cue_radius, cfg.motion_cue_peak, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias,
-            cfg.tick_aux_weight, cfg.motion_cue_peak_global) == (0, False, False, 0, False, 0.0, False)
+            cfg.tick_aux_weight, cfg.motion_cue_peak_global, cfg.mouse_value_head) == (0, False, False, 0, False, 0.0,
+                                                                                      False, False)
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2, "motion_cue_peak": true}')
     assert not IDMConfig.load(tmp_path).motion_cue_peak_global  # trained with the patch peak: keeps it
     assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
     assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0 and IDMConfig().motion_cue_peak
-    assert IDMConfig().motion_cue_peak_global
+    assert IDMConfig().motion_cue_peak_global and IDMConfig().mouse_value_head
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:

@@ -259,6 +259,10 @@ def test_background_status_and_stop(xserver: XServer, tmp_path: Path) -> None:
     time.sleep(0.5)
     status = json.loads(d2e("record", "status", "--json").stdout)
     assert status["state"] == "recording" and status["frames"] > 0 and status["events"] >= 2
+    second = d2e("record", str(tmp_path / "second.mcap"), "--fps", "10")  # refused before it records anything
+    assert second.returncode != 0 and "another recording is running" in second.stdout + second.stderr
+    assert not list(tmp_path.glob("second*"))
+    assert json.loads(d2e("record", "status", "--json").stdout)["state"] == "recording"  # the first is untouched
     stopped = d2e("record", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert d2e("record", "status").returncode != 0  # nothing running any more
