@@ -356,7 +356,7 @@ class EventIDM(nn.Module):
 
     def mouse_values(self, frames: torch.Tensor, memory: torch.Tensor) -> torch.Tensor | None:
         """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
-        if self.ticks is None or not hasattr(self.ticks, "value"):
+        if self.ticks is None or self.ticks.value is None:
             return None
         return self.ticks.predict(self.encoder.per_frame(memory), self.encoder.frame_shift(frames))[MOUSE_VALUE]
 
@@ -503,6 +503,8 @@ class TickHeads(nn.Module):
         self.keys = nn.Linear(cfg.d_model, n_keys)
         self.buttons = nn.Linear(cfg.d_model, n_buttons)
         self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
+        self.value: nn.Linear | None = None
+        self.value_gain: nn.Linear | None = None
         if value_head:  # regressed mouse dx/dy: features plus a per-frame gain on the measured image shift
             self.value = nn.Linear(cfg.d_model, 2)
             self.value_gain = nn.Linear(cfg.d_model, 2)
@@ -513,7 +515,7 @@ class TickHeads(nn.Module):
         """(B, T, d) per-frame features [and (B, T, 2) image shifts] -> logits [and mouse values]."""
         b, t = h.shape[:2]
         out = {KEYS: self.keys(h), BUTTONS: self.buttons(h), MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
-        if hasattr(self, "value"):
+        if self.value is not None and self.value_gain is not None:
             value = self.value(h)
             if shift is not None:  # the gain depends on the frame: a scrolling Atari screen is no camera turn
                 value = value + self.GAIN_STEP * self.value_gain(h) * shift.to(value.dtype)
