@@ -348,17 +348,21 @@ class EventIDM(nn.Module):
         metrics = {"token_loss": float(token_loss.detach()), "token_acc": float(acc),
                    "cut_windows": float(cut.float().mean())}
         if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
-            out = self.ticks.predict(self.encoder.per_frame(memory), self.encoder.frame_shift(batch[FRAMES]))
-            tick_loss, tick_metrics = self.ticks.tick_loss(out, batch)
+            tick_loss, tick_metrics = self.ticks.tick_loss(self.tick_outputs(batch[FRAMES], memory), batch)
             loss = loss + self.cfg.tick_aux_weight * tick_loss
             metrics.update(tick_metrics)
         return loss, {"loss": float(loss.detach()), **metrics}
+
+    def tick_outputs(self, frames: torch.Tensor, memory: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The tick heads over the encoded window; the image shift is measured only for the value head that reads it."""
+        shift = self.encoder.frame_shift(frames) if self.ticks.value is not None else None
+        return self.ticks.predict(self.encoder.per_frame(memory), shift)
 
     def mouse_values(self, frames: torch.Tensor, memory: torch.Tensor) -> torch.Tensor | None:
         """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
         if self.ticks is None or self.ticks.value is None:
             return None
-        return self.ticks.predict(self.encoder.per_frame(memory), self.encoder.frame_shift(frames))[MOUSE_VALUE]
+        return self.tick_outputs(frames, memory)[MOUSE_VALUE]
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:
