@@ -91,8 +91,9 @@ def run_case(case: str, seconds: float, work: Path) -> dict[str, float]:
     size, fps_text = case.split("@")
     w, h = (int(v) for v in size.split("x"))
     fps = float(fps_text)
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # -noreset: Xvfb otherwise resets when its last client leaves and refuses whoever connects meanwhile
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp",
+                             "-noreset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     display = f":{xvfb.stdout.readline().strip()}" if xvfb.stdout else ""
     runtime = work / f"rt-{case.replace('@', '_')}"
     runtime.mkdir(mode=0o700)

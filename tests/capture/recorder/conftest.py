@@ -127,8 +127,10 @@ def xserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
     pytest.importorskip("mss", reason="mss is not installed (pip install 'd2e[record]')")
     runtime = tmp_path_factory.mktemp("runtime")
     runtime.chmod(0o700)
-    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # -noreset: by default Xvfb resets whenever its last client leaves (between tests), and a client that
+    # connects during the reset is refused ("Connection reset by peer"); that failed CI once.
+    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp",
+                             "-noreset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     number = proc.stdout.readline().strip() if proc.stdout else ""
     if not number.isdigit():
         proc.kill()
