@@ -159,8 +159,8 @@ def predict_events(model, cfg: IDMConfig, vocab: Vocabulary, frames: np.ndarray,
         chunk = spans[b:b + batch_size]
         batch = torch.from_numpy(np.stack([_pad(frames[s:e], cfg.frames) for s, _kf, _kt, e in chunk])).to(device)
         with _autocast(device):
-            memory = model.encoder(batch)
-            values = model.mouse_values(batch, memory)
+            memory, shift = model.encoder.encode(batch)
+            values = model.mouse_values(memory, shift)
         values = None if values is None else values.float().cpu().numpy()
         grammars, spans_times = [], []
         for row, (s, _kf, _kt, e) in enumerate(chunk):

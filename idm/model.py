@@ -142,11 +142,8 @@ class MotionCue(nn.Module):
             corr = torch.fft.irfft2(cross / (cross.abs() + 1e-6), s=(h, w))
         return torch.roll(corr, shifts=(h // 2, w // 2), dims=(-2, -1)) * self.GAIN
 
-    def surface(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) float frames -> (B, T, (2r+1)^2) correlation patches (last frame: with itself)."""
-        return self._patch(self.correlation(frames)).flatten(-2)
-
-    def _patch(self, corr: torch.Tensor) -> torch.Tensor:
+    def patch(self, corr: torch.Tensor) -> torch.Tensor:
+        """(..., H, W) correlation -> (..., 2r+1, 2r+1): the shifts within the cue's radius, zero at the centre."""
         (h, w), r = corr.shape[-2:], self.radius
         return corr[..., h // 2 - r: h // 2 + r + 1, w // 2 - r: w // 2 + r + 1]
 
@@ -173,18 +170,17 @@ class MotionCue(nn.Module):
         dy = py.to(grid.dtype) - h // 2 + offset(py, h, w)
         return torch.cat([dx, dy], -1)
 
-    def shift(self, frames: torch.Tensor, corr: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, 3, H, W) -> (B, T, 2) image shift (dx, dy) from each frame to the next, the peak this cue
-        embeds (over the whole surface or its patch, as configured)."""
-        corr = self.correlation(frames) if corr is None else corr
-        return self.peak(corr if self.peak_global else self._patch(corr))
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:  # -> (B, T, 1, d)
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T, 3, H, W) float frames -> the cue's embedding (B, T, 1, d) and, with ``peak``, the image
+        shift (B, T, 2) from each frame to the next that it embeds (over the whole surface or its patch, as
+        configured), which the mouse value head reads too."""
         corr = self.correlation(frames)
-        features = self._patch(corr).flatten(-2)
+        features = self.patch(corr).flatten(-2)
+        shift = None
         if self.with_peak:
-            features = torch.cat([features, self.shift(frames, corr)], -1)
-        return self.embed(features.to(self.embed[0].weight.dtype)).unsqueeze(2)
+            shift = self.peak(corr if self.peak_global else self.patch(corr))
+            features = torch.cat([features, shift], -1)
+        return self.embed(features.to(self.embed[0].weight.dtype)).unsqueeze(2), shift
 
 
 class WindowEncoder(nn.Module):
@@ -210,21 +206,23 @@ class WindowEncoder(nn.Module):
         self.frames = cfg.frames
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # -> (B, T * grid^2, d)
+        return self.encode(frames)[0]
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The encoded window (B, T * grid^2, d) and the motion cue's image shift per frame (B, T, 2), or
+        None without a cue peak: measured once, for the tokens and for whoever reads the shift itself."""
         b, t = frames.shape[:2]
         tokens = self.stem(_norm_frames(frames, self.motion))  # (B*T, P, d)
         tokens = tokens.reshape(b, t, *tokens.shape[1:]) + self.time[:t] + self.space
+        shift = None
         if self.cue is not None:
-            tokens = tokens + self.cue(_as_float_frames(frames))
-        return self.norm(self.layers(tokens.reshape(b, -1, tokens.shape[-1])))
+            cue, shift = self.cue(_as_float_frames(frames))
+            tokens = tokens + cue
+        return self.norm(self.layers(tokens.reshape(b, -1, tokens.shape[-1]))), shift
 
     def per_frame(self, memory: torch.Tensor) -> torch.Tensor:  # (B, T*P, d) -> (B, T, d)
         b = memory.shape[0]
         return memory.reshape(b, self.frames, -1, memory.shape[-1]).mean(2)
-
-    def frame_shift(self, frames: torch.Tensor) -> torch.Tensor | None:  # -> (B, T, 2) or None without a peak
-        if self.cue is None or not self.cue.with_peak:
-            return None
-        return self.cue.shift(_as_float_frames(frames))
 
 
 def tau_frames(cfg: IDMConfig) -> float:
@@ -332,7 +330,7 @@ class EventIDM(nn.Module):
                           f"{self.cfg.max_tokens} event tokens and are cut; raise max_tokens, or merge_motion_ms "
                           "for high-rate mouse input (the 'cut_windows' training metric tracks it)", stacklevel=2)
         tokens = batch[TOKENS][:, : self.cfg.max_tokens]
-        memory = self.encoder(batch[FRAMES])
+        memory, shift = self.encoder.encode(batch[FRAMES])
         logits = self.decode(tokens[:, :-1], memory)
         target = tokens[:, 1:]
         per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
@@ -348,21 +346,20 @@ class EventIDM(nn.Module):
         metrics = {"token_loss": float(token_loss.detach()), "token_acc": float(acc),
                    "cut_windows": float(cut.float().mean())}
         if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
-            tick_loss, tick_metrics = self.ticks.tick_loss(self.tick_outputs(batch[FRAMES], memory), batch)
+            tick_loss, tick_metrics = self.ticks.tick_loss(self.tick_outputs(memory, shift), batch)
             loss = loss + self.cfg.tick_aux_weight * tick_loss
             metrics.update(tick_metrics)
         return loss, {"loss": float(loss.detach()), **metrics}
 
-    def tick_outputs(self, frames: torch.Tensor, memory: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The tick heads over the encoded window; the image shift is measured only for the value head that reads it."""
-        shift = self.encoder.frame_shift(frames) if self.ticks.value is not None else None
+    def tick_outputs(self, memory: torch.Tensor, shift: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The tick heads over the encoded window and the cue's image shift (``encoder.encode``)."""
         return self.ticks.predict(self.encoder.per_frame(memory), shift)
 
-    def mouse_values(self, frames: torch.Tensor, memory: torch.Tensor) -> torch.Tensor | None:
+    def mouse_values(self, memory: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor | None:
         """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
         if self.ticks is None or self.ticks.value is None:
             return None
-        return self.tick_outputs(frames, memory)[MOUSE_VALUE]
+        return self.tick_outputs(memory, shift)[MOUSE_VALUE]
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:

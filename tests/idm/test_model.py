@@ -128,9 +128,11 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
              MOUSE: torch.tensor([[[30, -10], [0, 0], [40, 2], [-200, 7]]] * 2)}
     with torch.no_grad():
         model.ticks.value_gain.bias.fill_(0.2)
-    values = model.mouse_values(frames, model.encoder(frames))
-    shift = model.encoder.frame_shift(frames)
-    h = model.encoder.per_frame(model.encoder(frames))
+    memory, shift = model.encoder.encode(frames)
+    values = model.mouse_values(memory, shift)
+    h = model.encoder.per_frame(memory)
+    float_frames = frames.permute(0, 1, 4, 2, 3).float() / 255  # the layout the cue takes
+    torch.testing.assert_close(shift, model.encoder.cue.peak(model.encoder.cue.correlation(float_frames)))
     gain = model.ticks.GAIN_STEP * 0.2  # the gain's bias, at its faster step
     torch.testing.assert_close(values, (model.ticks.value(h) + gain * shift) * model.ticks.VALUE_UNIT)
     loss, metrics = model(batch)
@@ -138,7 +140,7 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
     loss.backward()
     assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.weight.grad.abs().sum() > 0
-    assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(frames, model.encoder(frames)) is None
+    assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(memory, shift) is None
 
 
 def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() -> None:
@@ -192,14 +194,17 @@ def test_motion_cue_peaks_at_the_shift_between_frames(dy: int, dx: int) -> None:
     image = torch.nn.functional.avg_pool2d(torch.rand(3, 64, 64), 3, 1, 1)  # texture, like a game wall
     moved = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
     cue = MotionCue(radius=4, d_model=16)
-    surface = cue.surface(torch.stack([image, moved])[None])  # (1, 2, 81)
+    frames = torch.stack([image, moved])[None]
+    surface = cue.patch(cue.correlation(frames)).flatten(-2)  # (1, 2, 81)
     row, col = divmod(int(surface[0, 0].argmax()), 9)
     assert (row - 4, col - 4) == (dy, dx)
     assert divmod(int(surface[0, 1].argmax()), 9) == (4, 4)  # the last frame has no next one: no motion
-    assert cue(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
+    embedding, shift = cue(frames)
+    assert embedding.shape == (1, 2, 1, 16) and shift is None
     peak = MotionCue(radius=4, d_model=16, peak=True)
-    assert peak.peak(surface.unflatten(-1, (9, 9)))[0].flatten().tolist() == pytest.approx([dx, dy, 0, 0], abs=0.05)
-    assert peak(torch.stack([image, moved])[None]).shape == (1, 2, 1, 16)
+    embedding, shift = peak(frames)
+    assert embedding.shape == (1, 2, 1, 16)
+    assert shift[0].flatten().tolist() == pytest.approx([dx, dy, 0, 0], abs=0.05)
 
 
 def test_motion_cue_global_peak_finds_shifts_beyond_the_patch() -> None:
@@ -210,8 +215,8 @@ def test_motion_cue_global_peak_finds_shifts_beyond_the_patch() -> None:
     cue = MotionCue(radius=4, d_model=16, peak=True, peak_global=True)
     corr = cue.correlation(frames)
     assert cue.peak(corr)[0, 0].tolist() == pytest.approx([9, -2], abs=0.05)
-    assert cue.peak(cue._patch(corr))[0, 0].tolist() != pytest.approx([9, -2], abs=1)  # the patch cannot see it
-    assert torch.equal(cue._patch(corr).flatten(-2), cue.surface(frames))
+    assert cue.peak(cue.patch(corr))[0, 0].tolist() != pytest.approx([9, -2], abs=1)  # the patch cannot see it
+    assert torch.equal(cue(frames)[1], cue.peak(corr))  # the shift the cue embeds is the whole surface's
 
 
 @pytest.mark.parametrize("shift", [0.25, -0.4])
@@ -222,7 +227,7 @@ def test_motion_cue_peak_resolves_shifts_below_a_pixel(shift: float) -> None:
     moved = torch.roll(big, shifts=round(shift * 4), dims=-1)  # whole pixels at 4x, a fraction after pooling
     frames = torch.nn.functional.avg_pool2d(torch.cat([big, moved]), 4)[None]  # (1, 2, 3, 64, 64)
     cue = MotionCue(radius=4, d_model=8, peak=True)
-    dx, dy = cue.peak(cue.surface(frames).unflatten(-1, (9, 9)))[0, 0].tolist()
+    dx, dy = cue.peak(cue.patch(cue.correlation(frames)))[0, 0].tolist()
     assert cue.peak(cue.correlation(frames))[0, 0].tolist() == pytest.approx([dx, dy], abs=1e-6)
     assert dx == pytest.approx(shift, abs=0.15) and abs(dy) < 0.1
 
