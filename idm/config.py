@@ -65,6 +65,10 @@ class IDMConfig:
             decoding turned motion the encoder had (its tick heads read it at Pearson 0.59) into 0.39; with
             the head, 0.81 (held-out health_gathering, IDM benchmark). The tick model is unaffected (its binned
             mouse is the VPT baseline).
+        mouse_value_features: The value head's linear read of the per-frame features, beside the gain on
+            the image shift. Off, the head is only that gain (needs the cue's peak): held-out Pearson x 0.805
+            -> 0.833 but y 0.313 -> -0.03, seen x 0.370 -> 0.357 and y 0.171 -> 0.022 (IDM benchmark, 1500
+            steps, one run each), so it stays on: the features carry the vertical motion the shift does not.
         event_type_weight: Loss weight of the token after each ``<EVENT_START>`` (keyboard, mouse or the
             next frame: where the decoder decides that an input happened) against 1 for the others, most
             of which the grammar or the timestamps nearly fix. 5 was measured (IDM benchmark, 1500 steps): still
@@ -105,6 +109,7 @@ class IDMConfig:
     tick_aux_weight: float = 1.0
     tick_context: bool = False
     mouse_value_head: bool = True
+    mouse_value_features: bool = True
     event_type_weight: float = 1.0
     d_model: int = 128
     encoder_layers: int = 2
@@ -143,6 +148,11 @@ class IDMConfig:
         if self.kind == "events" and self.mouse_value_head and self.tick_aux_weight <= 0:
             raise D2EError("mouse_value_head trains beside the tick heads, which need tick_aux_weight > 0",
                            fix="set mouse_value_head=false to let the decoder write mouse digits itself")
+        if self.kind == "events" and self.mouse_value_head and not self.mouse_value_features and not (
+                self.motion_cue_radius > 0 and self.motion_cue_peak):
+            raise D2EError("mouse_value_features=false leaves the value head only the motion cue's image shift, "
+                           "which needs motion_cue_radius > 0 and motion_cue_peak=true",
+                           fix="turn the cue's peak on, or set mouse_value_features=true")
         if self.image_size % 16:
             raise D2EError(f"image_size must be a multiple of 16, got {self.image_size}")
 
@@ -183,7 +193,7 @@ SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cu
                                                "frame_context": False, "merge_motion_ms": 0,
                                                "grounding_bias": False, "tick_aux_weight": 0.0,
                                                "tick_context": False, "event_type_weight": 1.0,
-                                               "mouse_value_head": False}
+                                               "mouse_value_head": False, "mouse_value_features": True}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

@@ -263,8 +263,8 @@ class EventIDM(nn.Module):
         self.encoder = WindowEncoder(cfg)
         self.frame_in = nn.Linear(len(CONTEXT_FRAMES) * cfg.d_model, cfg.d_model) if cfg.frame_context else None
         self.grounding = GroundingBias(cfg) if cfg.grounding_bias else None
-        self.ticks = (TickHeads(cfg, len(cfg.keys), value_head=cfg.mouse_value_head) if cfg.tick_aux_weight > 0
-                      else None)
+        self.ticks = (TickHeads(cfg, len(cfg.keys), value_head=cfg.mouse_value_head,
+                                value_features=cfg.mouse_value_features) if cfg.tick_aux_weight > 0 else None)
         self.tick_in = (nn.Linear(3 * (self.ticks.keys.out_features + self.ticks.buttons.out_features), cfg.d_model)
                         if cfg.tick_context else None)  # the config refuses it without the tick heads
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -357,7 +357,7 @@ class EventIDM(nn.Module):
 
     def mouse_values(self, memory: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor | None:
         """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
-        if self.ticks is None or self.ticks.value is None:
+        if self.ticks is None or self.ticks.value_gain is None:
             return None
         return self.tick_outputs(memory, shift)[MOUSE_VALUE]
 
@@ -496,7 +496,7 @@ class TickHeads(nn.Module):
     GAIN_STEP = 10.0
 
     def __init__(self, cfg: IDMConfig, n_keys: int, n_buttons: int = 5, encoder: nn.Module | None = None,
-                 value_head: bool = False):
+                 value_head: bool = False, value_features: bool = True):
         super().__init__()
         self.cfg = cfg
         if encoder is not None:  # the tick IDM's, built first so a seed gives the weights it gave before the split
@@ -506,8 +506,8 @@ class TickHeads(nn.Module):
         self.mouse = nn.Linear(cfg.d_model, 2 * cfg.mouse_bins)
         self.value: nn.Linear | None = None
         self.value_gain: nn.Linear | None = None
-        if value_head:  # regressed mouse dx/dy: features plus a per-frame gain on the measured image shift
-            self.value = nn.Linear(cfg.d_model, 2)
+        if value_head:  # regressed mouse dx/dy: a per-frame gain on the measured image shift [plus features]
+            self.value = nn.Linear(cfg.d_model, 2) if value_features else None
             self.value_gain = nn.Linear(cfg.d_model, 2)
             nn.init.zeros_(self.value_gain.weight)
             nn.init.zeros_(self.value_gain.bias)
@@ -516,8 +516,8 @@ class TickHeads(nn.Module):
         """(B, T, d) per-frame features [and (B, T, 2) image shifts] -> logits [and mouse values]."""
         b, t = h.shape[:2]
         out = {KEYS: self.keys(h), BUTTONS: self.buttons(h), MOUSE: self.mouse(h).reshape(b, t, 2, self.cfg.mouse_bins)}
-        if self.value is not None and self.value_gain is not None:
-            value = self.value(h)
+        if self.value_gain is not None:
+            value = self.value(h) if self.value is not None else h.new_zeros(b, t, 2)
             if shift is not None:  # the gain depends on the frame: a scrolling Atari screen is no camera turn
                 value = value + self.GAIN_STEP * self.value_gain(h) * shift.to(value.dtype)
             out[MOUSE_VALUE] = value * self.VALUE_UNIT

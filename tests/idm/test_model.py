@@ -143,6 +143,20 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(memory, shift) is None
 
 
+def test_the_mouse_value_head_can_read_the_image_shift_alone() -> None:
+    torch.manual_seed(0)
+    model = EventIDM(_cfg(keys=[65], mouse_value_features=False), pad_id=0)
+    assert model.ticks.value is None and not any(k.startswith("ticks.value.") for k in model.state_dict())
+    frames = _frames(2, 4, 32)
+    with torch.no_grad():
+        model.ticks.value_gain.bias.fill_(0.2)
+        memory, shift = model.encoder.encode(frames)
+        values = model.mouse_values(memory, shift)
+    torch.testing.assert_close(values, model.ticks.GAIN_STEP * 0.2 * shift * model.ticks.VALUE_UNIT)
+    with pytest.raises(D2EError, match="motion_cue_peak"):
+        _cfg(mouse_value_features=False, motion_cue_peak=False)
+
+
 def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() -> None:
     # tau 100 ms = 2 frames: an event written after frame 5's screen event happened between frames 3 and 4
     bias = GroundingBias(_cfg(heads=4, patch_grid=2, tau_ms=100))(torch.tensor([[5, 0]]), memory_len=8 * 4)
@@ -286,6 +300,7 @@ def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path
     assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
     assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0 and IDMConfig().motion_cue_peak
     assert IDMConfig().motion_cue_peak_global and IDMConfig().mouse_value_head
+    assert IDMConfig.load(tmp_path).mouse_value_features  # value heads trained with the features keep them
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
