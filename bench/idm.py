@@ -9,7 +9,8 @@ Everything runs through the user-facing commands, so the table is what a user re
    same steps, batch and data, leaving ``--held-out`` games out of training.
 3. ``d2e idm eval`` both on the test recordings (baselines: nothing, majority, optical-flow mouse, fitted
    on the training recordings).
-4. The NEP-tau sweep: event models with tau in ``--taus`` at ``--sweep-steps`` each.
+4. The NEP-tau sweep: event models with tau in ``--taus`` at ``--sweep-steps`` each, scored on the first
+   ``--sweep-seconds`` of each test recording.
 
 Every step is skipped when its output exists (runs resume), so an interrupted benchmark continues.
 Prints per-game tables, means over seen and held-out games, train time and inference speed.
@@ -59,11 +60,12 @@ def train(data: Path, run: Path, steps: int, held_out: list[str], *sets: str, ki
     return json.loads(summary.read_text())
 
 
-def evaluate(run: Path, test: Path, *, baselines: bool) -> dict:
-    out = run / ("eval.json" if baselines else "eval_model.json")
+def evaluate(run: Path, test: Path, *, baselines: bool, seconds: float | None = None) -> dict:
+    out = run / (("eval" if baselines else "eval_model") + (f"_{seconds:g}s" if seconds else "") + ".json")
     if not out.exists():
         d2e("idm", "eval", "--model", str(run), str(test), "--out", str(out), "--markdown",
-            str(out.with_suffix(".md")), *([] if baselines else ["--no-baselines"]))
+            str(out.with_suffix(".md")), *([] if baselines else ["--no-baselines"]),
+            *(["--max-seconds", f"{seconds:g}"] if seconds else []))
     return json.loads(out.read_text())
 
 
@@ -102,6 +104,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500, help="training steps of the main tick and event models")
     p.add_argument("--sweep-steps", type=int, default=300, help="steps per NEP-tau sweep model (0: no sweep)")
     p.add_argument("--taus", type=int, nargs="+", default=[0, 50, 100, 150], help="NEP-tau values (ms) to sweep")
+    p.add_argument("--sweep-seconds", type=float, default=30,
+                   help="score sweep models on the first N seconds of each test recording (0: all): models that "
+                        "have not learned when to stop write to the token limit and decode at ~0.5x real time")
     p.add_argument("--held-out", nargs="+", default=["ms_pacman", "health_gathering"],
                    help="games left out of training")
     args = p.parse_args()
@@ -119,7 +124,7 @@ def main() -> None:
     for tau in args.taus if args.sweep_steps else []:
         run = runs / f"sweep-tau{tau}"
         sweep_trained[f"tau {tau} ms"] = train(data, run, args.sweep_steps, args.held_out, f"tau_ms={tau}")
-        sweep[f"event IDM, tau {tau} ms"] = evaluate(run, test, baselines=False)
+        sweep[f"event IDM, tau {tau} ms"] = evaluate(run, test, baselines=False, seconds=args.sweep_seconds or None)
 
     print(f"\n## IDM benchmark: {args.steps} steps, held out: {', '.join(args.held_out)}\n")
     print(table(results, COLUMNS))
@@ -132,7 +137,8 @@ def main() -> None:
               f"{summary['seconds'] / max(1, summary['steps']):.2f} | {_f(inf.get('frames_per_second'))} | "
               f"{_f(inf.get('realtime_factor'))} |")
     if sweep:
-        print(f"\n## NEP-tau sweep ({args.sweep_steps} steps each)\n")
+        scored = f", first {args.sweep_seconds:g} s of each test recording" if args.sweep_seconds else ""
+        print(f"\n## NEP-tau sweep ({args.sweep_steps} steps each{scored})\n")
         print(table(sweep, ["press_f1", "per_key_f1", "pearson_x", "pearson_y"]))
     print("\nper-game tables: " + ", ".join(str(r / "eval.md") for r in [runs / "ticks"])
           + f", {runs / 'events' / 'eval_model.md'}")
