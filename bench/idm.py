@@ -15,7 +15,7 @@ Everything runs through the user-facing commands, so the table is what a user re
 Every step is skipped when its output exists (runs resume), so an interrupted benchmark continues.
 Prints per-game tables, means over seen and held-out games, train time and inference speed.
 
-    python bench/idm.py --work bench_out/idm                  # ~2.5 h on a 2-core CPU
+    python bench/idm.py --work bench_out/idm                  # ~2 h on a 2-core CPU
     python bench/idm.py --work bench_out/idm --steps 300 --sweep-steps 0 --minutes 0.5   # a quick look
 """
 
