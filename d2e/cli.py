@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-web": ("capture.sources.cli", "a recording's video alone (rescaled/re-encoded) + its ground truth"),
     "idm": ("idm.cli", "train (d2e idm train) and evaluate (d2e idm eval) inverse dynamics models"),
     "label": ("idm.label_cli", "pseudo-label gameplay videos with an IDM: resumable, sharded, Ray for many machines"),
+    "transfer": ("transfer.cli", "fine-tune and evaluate a policy on LIBERO manipulation and navigation"),
 }
 
 EPILOG = """examples:
