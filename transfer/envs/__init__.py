@@ -1,1 +1,1 @@
-"""Simulators the policy is fine-tuned and evaluated in: LIBERO (manipulation), MiniWorld and habitat-sim (navigation)."""
+"""Simulators the policy is fine-tuned and evaluated in: LIBERO (manipulation), MiniWorld, habitat-sim."""
