@@ -98,6 +98,10 @@ class TrainConfig(Config):
         compile: Wrap the model with ``torch.compile`` (GPU runs).
         seed: Initialisation and data order.
         grad_clip: Gradient norm clip.
+        balance_games: Draw training windows game by game with equal chance, so a game with short recordings is
+            not starved by the others (blocks of consecutive windows stay together for cheap decoding).
+        calib_fraction: The last fraction of each training recording is kept out of training to calibrate the
+            model's decisions (e.g. per-key thresholds) after it; 0 disables calibration.
     """
 
     lr: float = 3e-4
@@ -109,6 +113,8 @@ class TrainConfig(Config):
     compile: bool = False
     seed: int = 0
     grad_clip: float = 1.0
+    balance_games: bool = True
+    calib_fraction: float = 0.15
 
 
 @dataclass
@@ -120,8 +126,10 @@ class EncoderConfig(Config):
             model at ``encoder_path``; never downloaded).
         encoder_path: Folder of a local pretrained vision model when ``encoder="pretrained"``.
         patch_grid: Each frame becomes ``patch_grid**2`` tokens after the stem (spatial detail for clicks).
-        motion_input: The CNN also sees each frame's difference to the next one (small moving objects survive
-            pooling). Pretrained encoders take plain RGB.
+        motion_input: The CNN also sees each frame's differences to the following ones (small moving objects
+            survive pooling). Pretrained encoders take plain RGB.
+        motion_frames: How many following frames each frame is differenced with: a key pressed late in a tick
+            shows one or two frames later, and a paddle moves a pixel a frame.
         motion_cue_radius: The encoder also sees the phase-correlation surface between consecutive frames within
             this many pixels of zero shift (global camera motion, sub-pixel); 0 disables.
         motion_cue_peak: The cue also carries that surface's peak refined to sub-pixel (the optical-flow shift).
@@ -137,6 +145,7 @@ class EncoderConfig(Config):
     encoder_path: str | None = None
     patch_grid: int = 4
     motion_input: bool = True
+    motion_frames: int = 3
     motion_cue_radius: int = 4
     motion_cue_peak: bool = True
     motion_cue_peak_global: bool = True

@@ -87,20 +87,21 @@ class RunFolder:
 
     def load_configs(self, model_cls: type[M], legacy_defaults: dict[str, Any] | None = None,
                      ) -> tuple[M, DataConfig, TrainConfig]:
-        """The three configs; a legacy flat ``config.json`` is split by field name, with ``legacy_defaults``
-        for fields it predates (the value that reproduces the old model)."""
+        """The three configs. A field missing from a saved config takes its ``legacy_defaults`` value (the one
+        that reproduces a model saved before the field existed); a legacy flat ``config.json`` is split by name."""
         raw = self.read_json(MODEL_CONFIG)
         if raw is None:
             raise D2EError("no config.json", path=self.path, fix="pass a run folder written by a d2e training command")
         source = str(self.file(MODEL_CONFIG))
+        old = route_fields(legacy_defaults or {}, model_cls, DataConfig, TrainConfig, source="legacy defaults")
         if self.file(DATA_CONFIG).exists():
-            model_d, data_d, train_d = raw, self.read_json(DATA_CONFIG), self.read_json(TRAIN_CONFIG, {})
+            saved = [raw, self.read_json(DATA_CONFIG), self.read_json(TRAIN_CONFIG, {})]
         else:  # one flat file from before the configs were split
-            model_d, data_d, train_d = route_fields({**(legacy_defaults or {}), **raw}, model_cls, DataConfig,
-                                                    TrainConfig, source=source)
+            saved = route_fields(raw, model_cls, DataConfig, TrainConfig, source=source)
             labels = self.read_json(LABELS, {})
             if labels.get("vks"):
-                data_d["keys"] = labels["vks"]
+                saved[1]["keys"] = labels["vks"]
+        model_d, data_d, train_d = ({**defaults, **given} for defaults, given in zip(old, saved))
         return (model_cls.from_dict(model_d, source), DataConfig.from_dict(data_d, str(self.file(DATA_CONFIG))),
                 TrainConfig.from_dict(train_d, str(self.file(TRAIN_CONFIG))))
 

@@ -90,6 +90,22 @@ class EventTable:
         np.add.at(mouse, (self.mouse_t[lo:hi] - start_ns) // tick_ns, self.mouse_d[lo:hi])
         return keys, buttons, mouse
 
+    def presses(self, start_ns: int, n: int, vks: Sequence[int], tick_ns: int = TICK_NS) -> np.ndarray:
+        """(n, K) bool: the ticks in which each key went down (the onset labels of a press head)."""
+        return onset_per_tick(self.key_iv, vks, start_ns, n, tick_ns)
+
+
+def onset_per_tick(intervals: np.ndarray, columns: Sequence[int], start_ns: int, n: int,
+                   tick_ns: int = TICK_NS) -> np.ndarray:
+    """(n, len(columns)) bool: which column ids went down (a press, not an auto-repeat) within each tick."""
+    onset = np.zeros((n, len(columns)), bool)
+    col = {ident: i for i, ident in enumerate(columns)}
+    inside = intervals[(intervals[:, 1] >= start_ns) & (intervals[:, 1] < start_ns + n * tick_ns)]
+    for ident, down, _up in inside.tolist():
+        if ident in col:
+            onset[(down - start_ns) // tick_ns, col[ident]] = True
+    return onset
+
 
 def tick_labels(events: Sequence[Any], start_ns: int, n: int, vks: Sequence[int],
                 tick_ns: int = TICK_NS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,6 +32,15 @@ class IDMConfig(EncoderConfig):
             heads (forced into the digits by the grammar) instead of being chosen digit by digit.
         mouse_value_features: The value head also reads the per-frame features, beside its gain on the image shift.
         event_type_weight: Loss weight of the token after each ``<EVENT_START>`` (which event, or the next frame).
+        onset_head: The per-tick heads also predict whether each key went down in the tick (press onsets):
+            presses are read from its peaks, which time them better than changes of the held state.
+        key_pos_weight: Key, onset and button losses weigh positives by the inverse of their rate in the training
+            data (keys are held a third of the time, onsets a few percent: unweighted, neither crosses 0.5).
+        edge_ticks: The last ticks of each window are left out of the per-tick losses: their evidence lies in
+            frames after the window.
+        keys_from_ticks: The event IDM writes key events where its calibrated onset head finds presses (the
+            decoder stamps and orders them); otherwise it decides key events token by token, which greedy
+            decoding never did (teacher-forced, P(keyboard) 0.25-0.29 where a key came vs 0.19-0.21 elsewhere).
         decoder_layers: Transformer layers of the autoregressive event decoder.
         max_tokens: Longest event-token sequence per window; longer ones are cut (training warns and logs
             ``cut_windows``).
@@ -49,6 +58,10 @@ class IDMConfig(EncoderConfig):
     mouse_value_head: bool = True
     mouse_value_features: bool = True
     event_type_weight: float = 1.0
+    onset_head: bool = True
+    key_pos_weight: bool = True
+    edge_ticks: int = 2
+    keys_from_ticks: bool = True
     decoder_layers: int = 2
     max_tokens: int = 768
     mouse_bins: int = 11
@@ -59,6 +72,9 @@ class IDMConfig(EncoderConfig):
         super().__post_init__()
         if self.kind not in ("events", "ticks"):
             raise D2EError(f"kind must be 'events' or 'ticks', got {self.kind!r}")
+        if self.kind == "events" and self.keys_from_ticks and (self.tick_aux_weight <= 0 or not self.onset_head):
+            raise D2EError("keys_from_ticks reads the onset head of the tick heads, which needs onset_head=true and "
+                           "tick_aux_weight > 0", fix="set keys_from_ticks=false to let the decoder write key events")
         if self.tick_context and self.tick_aux_weight <= 0:
             raise D2EError("tick_context reads the tick heads, which train only with tick_aux_weight > 0")
         if self.kind == "events" and self.mouse_value_head and self.tick_aux_weight <= 0:
@@ -77,7 +93,10 @@ SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cu
                                                "frame_context": False, "merge_motion_ms": 0,
                                                "grounding_bias": False, "tick_aux_weight": 0.0,
                                                "tick_context": False, "event_type_weight": 1.0,
-                                               "mouse_value_head": False, "mouse_value_features": True}
+                                               "mouse_value_head": False, "mouse_value_features": True,
+                                               "motion_frames": 1, "onset_head": False, "key_pos_weight": False,
+                                               "edge_ticks": 0, "keys_from_ticks": False, "balance_games": False,
+                                               "calib_fraction": 0.0}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains to useful accuracy on a 2-core CPU in minutes.

@@ -23,7 +23,7 @@ from core.data.dataset import FRAMES, KEYS, TOKENS
 from core.grid import tau_ticks
 from core.nn.decoder import Decoder
 from core.nn.encoder import WindowEncoder
-from core.nn.heads import MOUSE_VALUE, TickHeads
+from core.nn.heads import MOUSE_VALUE, VALID, TickHeads
 from core.tokens import Vocabulary
 from core.tokens.vocab import SCREEN, START
 
@@ -58,7 +58,18 @@ class GroundingBias(nn.Module):
 def tick_heads(cfg: IDMConfig, n_keys: int, encoder: nn.Module | None = None, value_head: bool = False,
                ) -> TickHeads:
     return TickHeads(cfg.d_model, n_keys, mouse_bins=cfg.mouse_bins, mouse_max=cfg.mouse_max, value_head=value_head,
-                     value_features=cfg.mouse_value_features, encoder=encoder)
+                     value_features=cfg.mouse_value_features, onset_head=cfg.onset_head, encoder=encoder)
+
+
+def with_edge_mask(batch: dict[str, torch.Tensor], edge_ticks: int) -> dict[str, torch.Tensor]:
+    """The batch with ``valid`` False for the last ``edge_ticks`` ticks of each window (their evidence lies in
+    frames after the window)."""
+    if edge_ticks <= 0:
+        return batch
+    b, t = batch[FRAMES].shape[:2]
+    valid = torch.ones(b, t, dtype=torch.bool, device=batch[FRAMES].device)
+    valid[:, max(1, t - edge_ticks):] = False
+    return {**batch, VALID: valid}
 
 
 class EventIDM(nn.Module):
@@ -149,7 +160,8 @@ class EventIDM(nn.Module):
         metrics = {"token_loss": float(token_loss.detach()), "token_acc": float(acc),
                    "cut_windows": float(cut.float().mean())}
         if self.ticks is not None and KEYS in batch:  # windows from the dataset carry tick labels too
-            tick_loss, tick_metrics = self.ticks.tick_loss(self.tick_outputs(memory, shift), batch)
+            tick_loss, tick_metrics = self.ticks.tick_loss(self.tick_outputs(memory, shift),
+                                                           with_edge_mask(batch, self.cfg.edge_ticks))
             loss = loss + self.cfg.tick_aux_weight * tick_loss
             metrics.update(tick_metrics)
         return loss, {"loss": float(loss.detach()), **metrics}
@@ -242,14 +254,14 @@ class TickIDM(TickHeads):
     def __init__(self, cfg: IDMConfig, data: DataConfig):
         encoder = WindowEncoder(cfg, data.frames)  # built first: its parameters come first, as before
         super().__init__(cfg.d_model, len(data.keys), mouse_bins=cfg.mouse_bins, mouse_max=cfg.mouse_max,
-                         encoder=encoder)
+                         onset_head=cfg.onset_head, encoder=encoder)
         self.cfg, self.data = cfg, data
 
     def heads(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.predict(self.encoder.per_frame(self.encoder(frames)))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, metrics = self.tick_loss(self.heads(batch[FRAMES]), batch)
+        loss, metrics = self.tick_loss(self.heads(batch[FRAMES]), with_edge_mask(batch, self.cfg.edge_ticks))
         return loss, {"loss": float(loss.detach()), **metrics}
 
 

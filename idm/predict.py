@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from capture.keys import name_for
+from capture.schema import KeyboardEvent
 from core.config import DataConfig
 from core.grid import TICK_NS, tau_ns, tau_ticks
-from core.nn.heads import BUTTONS, KEYS, MOUSE, mu_law_value
+from core.nn.heads import BUTTONS, KEYS, MOUSE, MOUSE_VALUE, PRESSES, mu_law_value
 from core.run import RunFolder
 from core.ticks import ticks_to_events
 from core.tokens import Grammar, Vocabulary, decode_tokens
@@ -68,31 +70,104 @@ def _autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
-@torch.no_grad()
-def predict_ticks(model: TickIDM, frames: np.ndarray, times: Sequence[int], *, device: torch.device,
-                  batch_size: int = 8) -> list[tuple[Any, float]]:
-    """VPT-style inference: per-tick key/button states (threshold 0.5) and the likeliest mouse bin.
+def tick_outputs(model: torch.nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The per-tick heads of either IDM kind over a batch of windows."""
+    if isinstance(model, TickIDM):
+        return model.heads(batch)
+    return model.tick_outputs(*model.encoder.encode(batch))
 
-    The bin's centre, not the expectation over bins: mouse motion is sparse, and the expectation turns
-    a confident "no motion" into a small motion on every tick (scale ratios of 25-120 when measured)."""
+
+@torch.no_grad()
+def tick_probabilities(model: torch.nn.Module, frames: np.ndarray, *, device: torch.device,
+                       batch_size: int = 8) -> dict[str, np.ndarray]:
+    """Per tick of a whole segment: key, press-onset and button probabilities and the mouse motion (the value
+    head's when there is one, else the likeliest bin's centre), each tick from the window that saw it best.
+
+    The bin's centre, not the expectation over bins: mouse motion is sparse, and the expectation turns a
+    confident "no motion" into a small motion on every tick (scale ratios of 25-120 when measured)."""
     model.eval().to(device)
     cfg, data = model.cfg, model.data
+    heads = model if isinstance(model, TickIDM) else model.ticks
     n = len(frames)
-    probs_k = np.zeros((n, model.keys.out_features), np.float32)
-    probs_b = np.zeros((n, model.buttons.out_features), np.float32)
-    mouse = np.zeros((n, 2), np.float32)
+    out: dict[str, np.ndarray] = {KEYS: np.zeros((n, heads.keys.out_features), np.float32),
+                                  BUTTONS: np.zeros((n, heads.buttons.out_features), np.float32),
+                                  MOUSE: np.zeros((n, 2), np.float32)}
+    if heads.onset is not None:
+        out[PRESSES] = np.zeros((n, heads.onset.out_features), np.float32)
     centers = mu_law_value(torch.arange(cfg.mouse_bins), cfg.mouse_bins, cfg.mouse_max).to(device)
     for chunk, batch in _batches(frames, data.frames, batch_size):
         with _autocast(device):
-            out = model.heads(batch.to(device))
-        pk, pb = torch.sigmoid(out[KEYS].float()).cpu().numpy(), torch.sigmoid(out[BUTTONS].float()).cpu().numpy()
-        pm = centers[out[MOUSE].float().argmax(-1)].cpu().numpy()  # the likeliest bin: still means no motion
+            heads_out = tick_outputs(model, batch.to(device))
+        probs = {name: torch.sigmoid(heads_out[name].float()).cpu().numpy() for name in (KEYS, BUTTONS, PRESSES)
+                 if name in out}
+        probs[MOUSE] = (heads_out[MOUSE_VALUE].float() if MOUSE_VALUE in heads_out
+                        else centers[heads_out[MOUSE].float().argmax(-1)]).cpu().numpy()
         for row, (s, kf, kt, _e) in enumerate(chunk):
-            probs_k[kf:kt] = pk[row, kf - s:kt - s]
-            probs_b[kf:kt] = pb[row, kf - s:kt - s]
-            mouse[kf:kt] = pm[row, kf - s:kt - s]
-    key_conf = np.where(probs_k > 0.5, probs_k, 1 - probs_k)
-    return ticks_to_events(probs_k > 0.5, probs_b > 0.5, mouse, times, data.keys, key_conf)
+            for name, value in probs.items():
+                out[name][kf:kt] = value[row, kf - s:kt - s]
+    return out
+
+
+def onset_peaks(p: np.ndarray, threshold: float, gap: int = 2) -> list[int]:
+    """Ticks where ``p`` has a local maximum of at least ``threshold``; of peaks closer than ``gap`` ticks only
+    the higher one (a press shows in two neighbouring ticks when it falls near their border)."""
+    candidates = [t for t in range(len(p)) if p[t] >= threshold and (t == 0 or p[t] >= p[t - 1])
+                  and (t == len(p) - 1 or p[t] > p[t + 1])]
+    kept: list[int] = []
+    for t in sorted(candidates, key=lambda t: -p[t]):
+        if all(abs(t - k) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
+
+
+def key_events(held: np.ndarray, onset: np.ndarray | None, thresholds: dict[str, Any], times: Sequence[int],
+               vks: Sequence[int]) -> list[tuple[Any, float]]:
+    """Key events from per-tick probabilities, with confidences.
+
+    With an onset head a press is a peak of the onset probability (timed in the middle of its tick) and the key
+    stays down while the held probability stays above its threshold; without one, presses and releases are the
+    changes of the thresholded held state (VPT's reading)."""
+    held_thr = np.asarray(thresholds.get(KEYS, [0.5] * held.shape[1]), np.float32)
+    if onset is None:
+        down = held > held_thr
+        conf = np.where(down, held, 1 - held)
+        return [(e, c) for e, c in ticks_to_events(down, np.zeros((len(times), 0), bool), np.zeros((len(times), 2)),
+                                                   times, vks, conf)]
+    onset_thr = thresholds.get(PRESSES, [0.5] * onset.shape[1])
+    out: list[tuple[Any, float]] = []
+    for k, vk in enumerate(vks):
+        name = name_for(int(vk))
+        peaks = set(onset_peaks(onset[:, k], float(onset_thr[k])))
+        down = False
+        for t, t_ns in enumerate(times):
+            if t in peaks:
+                if down:  # pressed again: it was released within the previous tick
+                    out.append((KeyboardEvent(t_ns - 1, "release", name, int(vk)), float(1 - held[t - 1, k])))
+                out.append((KeyboardEvent(t_ns + TICK_NS // 2, "press", name, int(vk)), float(onset[t, k])))
+                down = True
+            elif down and held[t, k] <= held_thr[k]:  # up for the whole of this tick: released in the last one
+                out.append((KeyboardEvent(t_ns - 1, "release", name, int(vk)), float(1 - held[t, k])))
+                down = False
+        if down and len(times):
+            out.append((KeyboardEvent(times[-1] + TICK_NS - 1, "release", name, int(vk)), 1.0))
+    return sorted(out, key=lambda ec: ec[0].t_ns)
+
+
+def decode_ticks(probs: dict[str, np.ndarray], times: Sequence[int], vks: Sequence[int],
+                 thresholds: dict[str, Any]) -> list[tuple[Any, float]]:
+    """Events from per-tick probabilities: keys (``key_events``), buttons and mouse motion per tick."""
+    button_thr = np.asarray(thresholds.get(BUTTONS, [0.5] * probs[BUTTONS].shape[1]), np.float32)
+    no_keys = np.zeros((len(times), 0), bool)
+    others = ticks_to_events(no_keys, probs[BUTTONS] > button_thr, probs[MOUSE], times, [])
+    return sorted(key_events(probs[KEYS], probs.get(PRESSES), thresholds, times, vks) + others,
+                  key=lambda ec: ec[0].t_ns)
+
+
+def predict_ticks(model: TickIDM, frames: np.ndarray, times: Sequence[int], *, device: torch.device,
+                  batch_size: int = 8, thresholds: dict[str, Any] | None = None) -> list[tuple[Any, float]]:
+    """VPT-style inference: per-tick heads, then decisions at the thresholds calibrated after training."""
+    probs = tick_probabilities(model, frames, device=device, batch_size=batch_size)
+    return decode_ticks(probs, times, model.data.keys, thresholds or {})
 
 
 def _confidences(ids: list[int], probs: list[float], vocab: Vocabulary, n_prefix: int) -> list[float]:
@@ -121,40 +196,69 @@ def _shown_after(values: np.ndarray | None, row: int, lag: int) -> list[tuple[fl
     return [tuple(values[row, k - lag]) if 0 <= k - lag < n else None for k in range(n)]
 
 
+MAX_EVENTS_PER_FRAME = 8  # input events the decoder may write after one frame: a weak model must not flood
+
+
+def _keys_by_frame(keys: list[tuple[Any, float]], win_times: list[int], tau: int) -> list[list[tuple[int, bool]]]:
+    """Key events grouped by the frame they are written after (NEP-tau), in order; those that fall outside
+    the window's frames are dropped (the overlapping windows keep only their middles anyway)."""
+    grouped: list[list[tuple[int, bool]]] = [[] for _ in win_times]
+    ends = [*win_times[1:], win_times[-1] + TICK_NS]
+    for event, _c in keys:
+        shifted = event.t_ns + tau
+        for k, (lo, hi) in enumerate(zip(win_times, ends)):
+            if lo <= shifted < hi:
+                grouped[k].append((event.vk, event.action == "press"))
+                break
+    return grouped
+
+
 @torch.no_grad()
 def predict_events(model: EventIDM, vocab: Vocabulary, frames: np.ndarray, times: Sequence[int], *,
-                   device: torch.device, batch_size: int = 8, temperature: float = 0.0,
-                   generator: torch.Generator | None = None) -> list[tuple[Any, float]]:
+                   device: torch.device, batch_size: int = 8, thresholds: dict[str, Any] | None = None,
+                   temperature: float = 0.0, generator: torch.Generator | None = None,
+                   max_events: int = MAX_EVENTS_PER_FRAME) -> list[tuple[Any, float]]:
     """Events over a whole segment (frames on the 20 Hz grid at ``times``), with confidences: the windows of
-    a batch are encoded together and decoded in lock step with a KV cache, under the token grammar. The
-    confidence of an event is the geometric mean of the probabilities of the tokens the model chose for it."""
+    a batch are encoded together and decoded in lock step with a KV cache, under the token grammar.
+
+    With ``keys_from_ticks`` the key events are the calibrated onset head's presses (``key_events``), written
+    into the token stream by the grammar and stamped by the decoder; their confidence is the head's. Other
+    events' confidence is the geometric mean of the probabilities of the tokens the model chose for them."""
     model.eval().to(device)
-    data = model.data
+    data, cfg = model.data, model.cfg
     tau = tau_ns(data.tau_ms)
     lag = round(tau_ticks(data.tau_ms))
     out: list[tuple[Any, float]] = []
     for chunk, batch in _batches(frames, data.frames, batch_size):
         with _autocast(device):
             memory, shift = model.encoder.encode(batch.to(device))
-            values = model.mouse_values(memory, shift)
-        values = None if values is None else values.float().cpu().numpy()
-        grammars, spans_times = [], []
+            heads = model.tick_outputs(memory, shift) if model.ticks is not None else {}
+        values = heads[MOUSE_VALUE].float().cpu().numpy() if MOUSE_VALUE in heads else None
+        grammars, spans_times, given = [], [], []
         for row, (s, _kf, _kt, e) in enumerate(chunk):
             win_times = [int(t) for t in times[s:e]]
             while len(win_times) < data.frames:  # padded tail: frames continue on the grid
                 win_times.append(win_times[-1] + TICK_NS)
-            grammars.append(Grammar(vocab, win_times, tau, data.keys, _shown_after(values, row, lag)))
+            keys = None
+            if cfg.keys_from_ticks:
+                held, onset = (torch.sigmoid(heads[name][row].float()).cpu().numpy() for name in (KEYS, PRESSES))
+                given.append(key_events(held, onset, thresholds or {}, win_times, data.keys))
+                keys = _keys_by_frame(given[-1], win_times, tau)
+            grammars.append(Grammar(vocab, win_times, tau, data.keys, _shown_after(values, row, lag), keys=keys,
+                                    max_events=max_events))
             spans_times.append(win_times)
         with _autocast(device):
             decoded = model.generate_batch(memory, [vocab.id(BOS)], grammars, temperature=temperature,
                                            generator=generator)
-        for (ids, probs), win_times, (_s, kf, kt, _e) in zip(decoded, spans_times, chunk):
-            events = decode_tokens(ids, win_times[0], tau, vocab)
-            confs = _confidences(ids, probs, vocab, 1)
+        for row, ((ids, probs), win_times, (_s, kf, kt, _e)) in enumerate(zip(decoded, spans_times, chunk)):
+            events = list(zip(decode_tokens(ids, win_times[0], tau, vocab), _confidences(ids, probs, vocab, 1)))
+            if cfg.keys_from_ticks:  # the given key events come back in order: their confidence is the head's
+                confidence = iter(c for e, c in given[row] if win_times[0] <= e.t_ns + tau < win_times[-1] + TICK_NS)
+                events = [(e, next(confidence)) if isinstance(e, KeyboardEvent) else (e, c) for e, c in events]
             # keep what this window saw with the most context (its middle), as the tick model does
             lo = int(times[kf])
             hi = int(times[kt]) if kt < len(times) else int(times[-1]) + TICK_NS
-            out += [(ev, c) for ev, c in zip(events, confs) if lo <= ev.t_ns < hi]
+            out += [(ev, c) for ev, c in events if lo <= ev.t_ns < hi]
     out.sort(key=lambda ec: ec[0].t_ns)
     return out
 
@@ -176,11 +280,15 @@ def load_model(folder: str | Path) -> tuple[torch.nn.Module, IDMConfig, DataConf
 
 
 def load_labeler(folder: str | Path, *, device: str = "auto", batch_size: int = 8) -> Labeler:
+    """The run's model as a ``Labeler``, deciding at the thresholds calibrated after its training."""
     model, cfg, _data, vocab = load_model(folder)
     dev = device_for(device)
+    thresholds = RunFolder(folder).labels().get("thresholds", {})
     if cfg.kind == "ticks":
-        return lambda frames, times: predict_ticks(model, frames, times, device=dev, batch_size=batch_size)
-    return lambda frames, times: predict_events(model, vocab, frames, times, device=dev, batch_size=batch_size)
+        return lambda frames, times: predict_ticks(model, frames, times, device=dev, batch_size=batch_size,
+                                                   thresholds=thresholds)
+    return lambda frames, times: predict_events(model, vocab, frames, times, device=dev, batch_size=batch_size,
+                                                thresholds=thresholds)
 
 
 def model_info(folder: str | Path) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Training an IDM: recordings in, a run folder out (``d2e idm train`` is a thin layer over ``train_idm``).
 
-Indexes the recordings, splits them (leave-games-out or by recording), fixes the key columns from the
-training recordings, builds the window datasets and the model, and hands them to ``core.train.fit``. Every
-setting goes into the run folder first (``core.run``), so a rerun with the same folder resumes.
+Indexes the recordings, splits them (leave-games-out or by recording), fixes the key columns and the label
+rates from the training recordings, builds the window datasets and the model, and hands them to
+``core.train.fit``; then calibrates the model's decision thresholds on the tail of each training recording
+that training never saw (``idm.calibrate``). Every setting goes into the run folder first (``core.run``), so a
+rerun with the same folder resumes.
 """
 
 from __future__ import annotations
@@ -11,15 +13,43 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from capture.errors import D2EError
+from capture.format import RecordingReader
 from core.config import DataConfig, TrainConfig
-from core.data.dataset import WindowDataset
-from core.data.index import find_recordings, index_recordings, keys_of, split_by_game, split_by_recording
+from core.data.dataset import WindowDataset, span_of
+from core.data.index import (
+    RecordingEntry,
+    find_recordings,
+    index_recordings,
+    keys_of,
+    split_by_game,
+    split_by_recording,
+)
+from core.data.loader import GameBalancedSampler
 from core.run import RunFolder
+from core.ticks import EventTable
 from core.tokens import Vocabulary
 
 from .config import IDMConfig
-from .model import build_model
+from .model import TickIDM, build_model
+
+
+def label_rates(entries: Sequence[RecordingEntry], keys: Sequence[int], span: tuple[float, float]
+                ) -> dict[str, np.ndarray]:
+    """Fraction of training ticks in which each key is down, went down, and each button is down."""
+    held, onsets, buttons, n = np.zeros(len(keys)), np.zeros(len(keys)), np.zeros(5), 0
+    for e in entries:
+        lo, hi = span_of(e, span)
+        with RecordingReader(e.path) as r:
+            table = EventTable(list(r.iter(topics=["keyboard", "mouse", "mouse/raw"])))
+        start = e.grid_start + lo * 50_000_000
+        k, b, _m = table.ticks(start, hi - lo, keys)
+        held, buttons = held + k.sum(0), buttons + b.sum(0)
+        onsets = onsets + table.presses(start, hi - lo, keys).sum(0)
+        n += hi - lo
+    return {"keys": held / max(n, 1), "presses": onsets / max(n, 1), "buttons": buttons / max(n, 1)}
 
 
 def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: DataConfig, train: TrainConfig, *,
@@ -27,7 +57,11 @@ def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: D
               accelerator: str = "auto", devices: Any = "auto", strategy: str = "auto", num_nodes: int = 1,
               progress: bool = True, log: Any = sys.stderr) -> dict[str, Any]:
     """Train (or resume) an IDM on ``data_paths`` into ``run``; returns the training summary."""
+    import torch
+
     from core.train import fit
+
+    from .calibrate import calibrate
 
     entries = index_recordings(find_recordings(data_paths))
     if held_out:
@@ -44,12 +78,35 @@ def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: D
     run.save_vocab(vocab)
     train_games = sorted({e.game for e in train_set})
     run.save_split([e.path for e in train_set], [e.path for e in val_set], train_games, list(held_out))
-    train_ds = WindowDataset(train_set, data, vocab, stride=data.train_stride)
+    span = (0.0, 1.0 - train.calib_fraction)
+    train_ds = WindowDataset(train_set, data, vocab, stride=data.train_stride, span=span)
     val_ds = WindowDataset(val_set, data, vocab) if val_set else None
+    sampler = GameBalancedSampler(train_ds, [e.game for e in train_set], seed=train.seed) \
+        if train.balance_games else None
+    rates = label_rates(train_set, data.keys, span) if cfg.key_pos_weight else None
     if log is not None:
         print(f"training {cfg.name} ({cfg.kind}) on {len(train_set)} recordings / {len(train_ds)} windows of "
               f"{', '.join(train_games)}; validating on {len(val_set)} recordings -> {run.path}", file=log)
-    return fit(lambda: build_model(cfg, data, vocab), train, train_ds, val_ds, run, pad_id=vocab.pad_id,
-               num_workers=num_workers, accelerator=accelerator, devices=devices, strategy=strategy,
-               num_nodes=num_nodes, progress=progress, desc=f"training {cfg.kind} IDM",
-               config_hash=cfg.hash())
+
+    def build() -> torch.nn.Module:
+        model = build_model(cfg, data, vocab)
+        heads = model if isinstance(model, TickIDM) else model.ticks
+        if rates is not None and heads is not None:
+            heads.set_label_rates(*(torch.tensor(rates[k], dtype=torch.float32) for k in ("keys", "presses",
+                                                                                          "buttons")))
+        return model
+
+    summary = fit(build, train, train_ds, val_ds, run, pad_id=vocab.pad_id, sampler=sampler,
+                  num_workers=num_workers, accelerator=accelerator, devices=devices, strategy=strategy,
+                  num_nodes=num_nodes, progress=progress, desc=f"training {cfg.kind} IDM", config_hash=cfg.hash())
+    if train.calib_fraction > 0 and (cfg.kind == "ticks" or cfg.tick_aux_weight > 0):
+        model = build_model(cfg, data, vocab)
+        run.load_weights(model)
+        labels = calibrate(model, train_set, data, train.calib_fraction)
+        run.save_labels({**run.labels(), **labels, "label_rates": {k: v.tolist() for k, v in (rates or {}).items()}})
+        summary["calibration"] = labels["calibration"]
+        if log is not None:
+            cal = labels["calibration"]
+            print(f"calibrated thresholds on {cal['ticks']} held-back ticks of {cal['recordings']} recordings: "
+                  f"press F1 {cal.get('press_f1') or 0:.3f}, per-key F1 {cal.get('per_key_f1') or 0:.3f}", file=log)
+    return summary

@@ -4,7 +4,8 @@ Grid point ``g`` shows the frame the grid's rule picks (``core.grid.frame_at``),
 and resized to the model size. Labels come from the raw event times, in two forms:
 
 - ``tokens``: D2E event tokens of the window with NEP-tau (``core.tokens``), for the event IDM and pretraining;
-- ``keys``/``buttons``/``mouse``: per-tick labels (``core.ticks``) for per-tick heads.
+- ``keys``/``presses``/``buttons``/``mouse``: per-tick labels (``core.ticks``) for per-tick heads: keys down,
+  keys that went down (onsets), buttons down, summed raw mouse motion.
 
 Workers: each keeps its own open readers and video decoders (consecutive reads never seek twice); PyAV is
 not fork-safe, so the loader spawns them (``core.data.loader``).
@@ -28,8 +29,8 @@ from ..tokens import Vocabulary, encode_window
 from .frames import fit_frame
 from .index import RecordingEntry
 
-FRAMES, TIMES, TOKENS, KEYS, BUTTONS, MOUSE, RECORDING = (
-    "frames", "times", "tokens", "keys", "buttons", "mouse", "recording")
+FRAMES, TIMES, TOKENS, KEYS, PRESSES, BUTTONS, MOUSE, RECORDING = (
+    "frames", "times", "tokens", "keys", "presses", "buttons", "mouse", "recording")
 
 
 class _Open:
@@ -54,7 +55,7 @@ class WindowDataset:
     """Map-style dataset of windows (a ``torch.utils.data.Dataset`` by duck typing: no torch import here).
 
     ``ds[i]`` is a dict: ``frames`` (T, S, S, 3) uint8, ``times`` (T,) int64 grid times, ``tokens`` (list of
-    ids), ``keys`` (T, K) bool over ``data.keys``, ``buttons`` (T, 5) bool, ``mouse`` (T, 2) float32,
+    ids), ``keys`` and ``presses`` (T, K) bool over ``data.keys``, ``buttons`` (T, 5) bool, ``mouse`` (T, 2) float32,
     ``recording``. Windows start every ``stride`` grid points (default: ``data.frames``, no overlap).
 
     Each process keeps at most ``max_open`` recordings open (decoder, events), least recently used closed
@@ -62,14 +63,18 @@ class WindowDataset:
     """
 
     def __init__(self, entries: Sequence[RecordingEntry], data: DataConfig, vocab: Vocabulary | None = None,
-                 *, stride: int | None = None, max_open: int = 16):
+                 *, stride: int | None = None, span: tuple[float, float] = (0.0, 1.0), max_open: int = 16):
+        """``span``: the part of each recording's grid the windows lie in, as fractions (e.g. ``(0, 0.85)`` to
+        keep the tail of every recording out of training)."""
         self.entries = list(entries)
         self.data = data
         self.vocab = vocab or Vocabulary.default()
         self.max_open = max_open
         step = stride or data.frames
-        self.windows: list[tuple[int, int]] = [(ri, start) for ri, e in enumerate(self.entries)
-                                               for start in range(0, e.grid_len - data.frames + 1, step)]
+        self.windows: list[tuple[int, int]] = []
+        for ri, e in enumerate(self.entries):
+            lo, hi = span_of(e, span)
+            self.windows += [(ri, start) for start in range(lo, hi - data.frames + 1, step)]
         self._open_recs: OrderedDict[int, _Open] = OrderedDict()
 
     def __len__(self) -> int:
@@ -134,8 +139,14 @@ class WindowDataset:
         keys, buttons, mouse = table.ticks(t0, data.frames, data.keys)
         tokens = encode_window(table.between(t0 - tau, t_end), times.tolist(), tau, self.vocab,
                                merge_motion_ns=data.merge_motion_ms * 1_000_000)
-        return {FRAMES: frames, TIMES: times, TOKENS: tokens, KEYS: keys, BUTTONS: buttons, MOUSE: mouse,
-                RECORDING: ri}
+        return {FRAMES: frames, TIMES: times, TOKENS: tokens, KEYS: keys, PRESSES: table.presses(t0, data.frames,
+                                                                                                   data.keys),
+                BUTTONS: buttons, MOUSE: mouse, RECORDING: ri}
+
+
+def span_of(entry: RecordingEntry, span: tuple[float, float]) -> tuple[int, int]:
+    """Grid points ``[lo, hi)`` of a recording that a fractional span covers."""
+    return round(span[0] * entry.grid_len), round(span[1] * entry.grid_len)
 
 
 def _in_worker() -> bool:

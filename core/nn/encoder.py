@@ -17,9 +17,9 @@ class WindowEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig, frames: int, causal: bool = False):
         super().__init__()
         grid = cfg.patch_grid
-        self.motion = cfg.motion_input and cfg.encoder == "cnn"
+        self.future = cfg.motion_frames if cfg.motion_input and cfg.encoder == "cnn" else 0
         self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid) if cfg.encoder == "pretrained"
-                                else ConvStem(cfg.d_model, grid, 6 if self.motion else 3))
+                                else ConvStem(cfg.d_model, grid, 3 + 3 * self.future))
         self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak, cfg.motion_cue_peak_global)
                     if cfg.motion_cue_radius > 0 else None)
         self.time = nn.Parameter(torch.zeros(frames, 1, cfg.d_model))
@@ -41,7 +41,7 @@ class WindowEncoder(nn.Module):
         """The encoded window (B, T * grid^2, d) and the motion cue's image shift per frame (B, T, 2), or
         None without a cue peak: measured once, for the tokens and for whoever reads the shift itself."""
         b, t = frames.shape[:2]
-        tokens = self.stem(normalise_frames(frames, self.motion))  # (B*T, P, d)
+        tokens = self.stem(normalise_frames(frames, self.future))  # (B*T, P, d)
         tokens = tokens.reshape(b, t, *tokens.shape[1:]) + self.time[:t] + self.space
         shift = None
         if self.cue is not None:

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KEYS, BUTTONS, MOUSE, MOUSE_VALUE, VALID = "keys", "buttons", "mouse", "mouse_value", "valid"
+KEYS, PRESSES, BUTTONS, MOUSE, MOUSE_VALUE, VALID = "keys", "presses", "buttons", "mouse", "mouse_value", "valid"
+MAX_POS_WEIGHT = 50.0  # a key pressed once a minute should not turn its loss into noise
 
 
 def mu_law_bin(x: torch.Tensor, bins: int, max_value: float, mu: float = 255.0) -> torch.Tensor:
@@ -24,10 +25,21 @@ def mu_law_value(b: torch.Tensor, bins: int, max_value: float, mu: float = 255.0
     return torch.sign(v) * ((1 + mu) ** v.abs() - 1) / mu * max_value
 
 
+def pos_weight(rate: torch.Tensor) -> torch.Tensor:
+    """BCE weight of the positive class for a label that is true ``rate`` of the time: positives and negatives
+    then weigh the same in the loss, so a held key's probability is not pushed under 0.5 by its rarity."""
+    return ((1 - rate) / rate.clamp(min=1e-6)).clamp(1.0, MAX_POS_WEIGHT)
+
+
 class TickHeads(nn.Module):
     """VPT's per-50 ms heads over per-frame features: multi-label key/button states and mu-law binned mouse
-    dx/dy, and optionally a regression head for the mouse (``value_head``): a per-frame gain on the measured
-    image shift [plus a linear read of the features], in units of ``VALUE_UNIT`` counts."""
+    dx/dy; optionally a press-onset head (``onset_head``: did the key go down in this tick) and a regression
+    head for the mouse (``value_head``: a per-frame gain on the measured image shift [plus a linear read of the
+    features], in units of ``VALUE_UNIT`` counts).
+
+    ``set_label_rates`` turns on positive-class weights for the key, onset and button losses (from the rates in
+    the training data): unweighted, keys held a third of the time end with probabilities under 0.5 even where
+    the model ranks them well, and a press-onset, true in a few percent of ticks, is never predicted."""
 
     VALUE_UNIT = 10.0  # mouse counts per unit of the value head: a camera turn is tens of counts per tick
     # the shift's gain moves this many times faster than Adam's ~lr-sized step: at lr 3e-4 a plain gain could
@@ -36,7 +48,7 @@ class TickHeads(nn.Module):
 
     def __init__(self, d_model: int, n_keys: int, n_buttons: int = 5, *, mouse_bins: int = 11,
                  mouse_max: float = 400.0, value_head: bool = False, value_features: bool = True,
-                 encoder: nn.Module | None = None):
+                 onset_head: bool = False, encoder: nn.Module | None = None):
         super().__init__()
         if encoder is not None:  # a tick model's own encoder, registered first so its parameters come first
             self.encoder = encoder
@@ -53,11 +65,23 @@ class TickHeads(nn.Module):
             self.value_gain = nn.Linear(d_model, 2)
             nn.init.zeros_(self.value_gain.weight)
             nn.init.zeros_(self.value_gain.bias)
+        self.onset: nn.Linear | None = None
+        if onset_head:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self.onset = nn.Linear(d_model, n_keys)
+        self.weights: dict[str, torch.Tensor] = {}
+
+    def set_label_rates(self, keys: torch.Tensor, presses: torch.Tensor, buttons: torch.Tensor) -> None:
+        """Positive-class weights from the fraction of ticks each label is true in the training data."""
+        self.weights = {KEYS: pos_weight(keys), PRESSES: pos_weight(presses), BUTTONS: pos_weight(buttons)}
 
     def predict(self, h: torch.Tensor, shift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """(B, T, d) per-frame features [and (B, T, 2) image shifts] -> logits [and mouse values]."""
         b, t = h.shape[:2]
         out = {KEYS: self.keys(h), BUTTONS: self.buttons(h), MOUSE: self.mouse(h).reshape(b, t, 2, self.mouse_bins)}
+        if self.onset is not None:
+            out[PRESSES] = self.onset(h)
         if self.value_gain is not None:
             value = self.value(h) if self.value is not None else h.new_zeros(b, t, 2)
             if shift is not None:  # the gain depends on the frame: a scrolling Atari screen is no camera turn
@@ -69,14 +93,22 @@ class TickHeads(nn.Module):
                   ) -> tuple[torch.Tensor, dict[str, float]]:
         valid = batch.get(VALID, torch.ones(out[KEYS].shape[:2], dtype=torch.bool, device=out[KEYS].device))
         w = valid.float().unsqueeze(-1)
-        key_loss = (F.binary_cross_entropy_with_logits(out[KEYS], batch[KEYS].float(), reduction="none") * w).sum() \
-            / (w.sum() * out[KEYS].shape[-1]).clamp(min=1)
-        btn_loss = (F.binary_cross_entropy_with_logits(out[BUTTONS], batch[BUTTONS].float(), reduction="none")
-                    * w).sum() / (w.sum() * out[BUTTONS].shape[-1]).clamp(min=1)
+
+        def multilabel(name: str) -> torch.Tensor:
+            weight = self.weights.get(name)
+            per = F.binary_cross_entropy_with_logits(out[name], batch[name].float(), reduction="none",
+                                                     pos_weight=None if weight is None else weight.to(out[name]))
+            return (per * w).sum() / (w.sum() * out[name].shape[-1]).clamp(min=1)
+
+        key_loss, btn_loss = multilabel(KEYS), multilabel(BUTTONS)
         target = mu_law_bin(batch[MOUSE].float(), self.mouse_bins, self.mouse_max)
         mouse_loss = F.cross_entropy(out[MOUSE][valid].reshape(-1, self.mouse_bins), target[valid].reshape(-1))
         loss = key_loss + btn_loss + mouse_loss
         metrics = {"key_loss": float(key_loss.detach()), "mouse_loss": float(mouse_loss.detach())}
+        if PRESSES in out and PRESSES in batch:
+            onset_loss = multilabel(PRESSES)
+            loss = loss + onset_loss
+            metrics["onset_loss"] = float(onset_loss.detach())
         if MOUSE_VALUE in out:  # Huber in head units: robust to the rare flick of hundreds of counts
             value_loss = F.smooth_l1_loss(out[MOUSE_VALUE][valid].float() / self.VALUE_UNIT,
                                           batch[MOUSE][valid].float() / self.VALUE_UNIT)

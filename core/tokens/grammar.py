@@ -3,8 +3,11 @@
 Per window the decoder writes the screen event of each frame (forced: its time is known), then the input
 events that happened before the next frame, until it decides to move on. Only well-formed events are
 allowed (the slots of ``codec.BODY``), timestamps between the current and the next frame (after NEP-tau),
-key codes the model was trained on and deltas within +-1999. With ``mouse_values`` the first mouse event
-after each frame carries a given motion (a regression head's) and later ones of that frame carry none.
+key codes the model was trained on and deltas within +-1999, and at most ``max_events`` input events after a
+frame (a weak model must not flood its output). With ``mouse_values`` the first mouse event after each frame
+carries a given motion (a regression head's) and later ones of that frame carry none. With ``keys`` the key
+events after each frame are given (e.g. from calibrated press detectors): the decoder stamps them within the
+frame and writes the mouse events around them, but writes no key events of its own.
 """
 
 from __future__ import annotations
@@ -13,17 +16,34 @@ from collections.abc import Sequence
 
 from ..grid import TICK_NS
 from .codec import BODY, SCROLL_BODY, TIME_CYCLE, TIME_DIGITS, TIME_RES_NS, id_tables, time_tokens
-from .vocab import BOS, DIGITS, END, EOS, IMG, IMG_END, KEYBOARD, MOUSE, SCREEN, SCROLL, START, VKS, Vocabulary
+from .vocab import (
+    BOS,
+    DIGITS,
+    END,
+    EOS,
+    IMG,
+    IMG_END,
+    KEYBOARD,
+    MOUSE,
+    PRESS,
+    RELEASE,
+    SCREEN,
+    SCROLL,
+    START,
+    VKS,
+    Vocabulary,
+)
 
 
 class Grammar:
     """Allowed next tokens for one window, given the frame times and the NEP-tau shift."""
 
     def __init__(self, vocab: Vocabulary, frame_times: Sequence[int], tau_ns: int, vks: Sequence[int],
-                 mouse_values: Sequence[tuple[float, float] | None] | None = None):
+                 mouse_values: Sequence[tuple[float, float] | None] | None = None,
+                 keys: Sequence[Sequence[tuple[int, bool]]] | None = None, max_events: int | None = None):
         """``mouse_values[k]``: the (dx, dy) the first mouse event written after frame k must carry (already
         shifted by NEP-tau); later mouse events of that frame carry no motion. None (or a None entry): the model
-        chooses the digits."""
+        chooses the digits. ``keys[k]``: the (vk, pressed) key events written after frame k, in order."""
         self.v = vocab
         self.tables = id_tables(vocab)
         self.mouse_values = mouse_values
@@ -36,6 +56,10 @@ class Grammar:
         self.body = {vocab.id(kind): [vocab.ids(t for t in slot if kind != KEYBOARD or i or t in allowed_vks)
                                       for i, slot in enumerate(slots)] for kind, slots in BODY.items()}
         self.scroll = [vocab.ids(slot) for slot in SCROLL_BODY]
+        self.keys = keys
+        self.max_events = max_events
+        self.vk_id = {vk: vocab.id(VKS[vk]) for vk in range(256)}
+        self.action_id = {True: vocab.id(PRESS), False: vocab.id(RELEASE)}
         self.frames_done = 0
 
     def _time_units(self) -> list[int]:
@@ -52,14 +76,22 @@ class Grammar:
             start = len(tokens) - 1 - tokens[::-1].index(ids[START])
         except ValueError:
             start = -1
+        frame_tokens = self._frame_tokens(tokens)
+        pending = self._pending_keys(frame_tokens)
         if start < 0 or ids[END] in tokens[start:] or tokens[-1] == ids[END]:
             if tokens and tokens[-1] == ids[EOS]:
                 return None
-            # between events: start one, or end the window once every frame is in
-            return [ids[START], ids[EOS]] if self.frames_done == len(self.frame_times) else [ids[START]]
+            # between events: start one, or end the window once every frame is in and its keys are written
+            done = self.frames_done == len(self.frame_times) and not pending
+            full = self.max_events is not None and frame_tokens.count(ids[END]) - 1 >= self.max_events
+            return [ids[EOS]] if done and full else [ids[START], ids[EOS]] if done else [ids[START]]
         body = tokens[start + 1:]
         if not body:
-            kinds = [ids[KEYBOARD], ids[MOUSE]] if self.frames_done else []
+            if pending:
+                return [ids[KEYBOARD]]
+            full = self.max_events is not None and frame_tokens.count(ids[END]) >= self.max_events + 1
+            kinds = [] if not self.frames_done or full else [ids[MOUSE]] if self.keys is not None else \
+                [ids[KEYBOARD], ids[MOUSE]]
             return kinds + ([ids[SCREEN]] if self.frames_done < len(self.frame_times) else [])
         kind = body[0]
         pos = len(body) - 1  # tokens after the type
@@ -76,6 +108,9 @@ class Grammar:
             return [self.digit[d] for d in allowed]
         rest = pos - TIME_DIGITS
         slots = self.body[kind]
+        if kind == ids[KEYBOARD] and self.keys is not None:  # a given key event: only its stamp was the model's
+            vk, pressed = self.keys[self.frames_done - 1][frame_tokens.count(ids[KEYBOARD]) - 1]
+            return [[self.vk_id[vk]], [self.action_id[pressed]], [ids[END]]][rest] if rest < 3 else None
         if kind == ids[MOUSE] and rest < 10 and self.mouse_values is not None:
             forced = self._forced_motion(tokens)
             if forced is not None:
@@ -88,6 +123,19 @@ class Grammar:
             return [ids[END], ids[SCROLL]]
         k = rest - len(slots) - 1
         return self.scroll[k] if k < len(self.scroll) else [ids[END]] if k == len(self.scroll) else None
+
+    def _frame_tokens(self, tokens: list[int]) -> list[int]:
+        """The tokens since the current frame's screen event (all of them before the first)."""
+        try:
+            return tokens[len(tokens) - 1 - tokens[::-1].index(self.ids[SCREEN]):]
+        except ValueError:
+            return tokens
+
+    def _pending_keys(self, frame_tokens: list[int]) -> list[tuple[int, bool]]:
+        """Given key events of the current frame not yet started."""
+        if self.keys is None or not self.frames_done or self.frames_done - 1 >= len(self.keys):
+            return []
+        return list(self.keys[self.frames_done - 1][frame_tokens.count(self.ids[KEYBOARD]):])
 
     def _forced_motion(self, tokens: list[int]) -> list[int] | None:
         """The 10 sign/digit ids of the mouse event in progress, if its motion comes from the value head."""

@@ -16,7 +16,7 @@ from core.nn.motion import MotionCue  # noqa: E402
 from core.run import RunFolder  # noqa: E402
 from core.tokens import Vocabulary  # noqa: E402
 from idm.config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig, configs_from, preset  # noqa: E402
-from idm.model import EventIDM, GroundingBias, TickIDM  # noqa: E402
+from idm.model import EventIDM, GroundingBias, TickIDM, with_edge_mask  # noqa: E402
 
 V = Vocabulary.default()
 
@@ -119,16 +119,18 @@ def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
              MOUSE: torch.tensor([[[3, -1], [0, 0], [40, 2], [-200, 7]]] * 2)}
     loss, metrics = model(batch)
     tick_loss, _ = model.ticks.tick_loss(model.ticks.predict(model.encoder.per_frame(model.encoder(batch[FRAMES]))),
-                                         batch)
+                                         with_edge_mask(batch, 2))  # the last two ticks see no future frames
     assert float(loss) == pytest.approx(metrics["token_loss"] + 0.5 * float(tick_loss), rel=1e-4)
     loss.backward()
     assert model.ticks.mouse.weight.grad.abs().sum() > 0
     _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
     assert "mouse_loss" not in metrics
-    assert not any(name.startswith("ticks.") for name in _events(tick_aux_weight=0.0,
-                                                                 mouse_value_head=False).state_dict())
+    assert not any(name.startswith("ticks.") for name in _events(tick_aux_weight=0.0, mouse_value_head=False,
+                                                                 keys_from_ticks=False).state_dict())
     with pytest.raises(D2EError, match="mouse_value_head=false"):
-        _cfg(tick_aux_weight=0.0)
+        _cfg(tick_aux_weight=0.0, keys_from_ticks=False)
+    with pytest.raises(D2EError, match="keys_from_ticks=false"):
+        _cfg(tick_aux_weight=0.0, mouse_value_head=False)
 
 
 def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift() -> None:
@@ -148,7 +150,8 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     gain = model.ticks.GAIN_STEP * 0.2  # the gain's bias, at its faster step
     torch.testing.assert_close(values, (model.ticks.value(h) + gain * shift) * model.ticks.VALUE_UNIT)
     loss, metrics = model(batch)
-    expected = torch.nn.functional.smooth_l1_loss(values / 10, batch[MOUSE].float() / 10)
+    valid = slice(0, 2)  # the last two of the 4 ticks see no future frames: out of the loss (edge_ticks=2)
+    expected = torch.nn.functional.smooth_l1_loss(values[:, valid] / 10, batch[MOUSE][:, valid].float() / 10)
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
     loss.backward()
     assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.weight.grad.abs().sum() > 0
@@ -319,7 +322,8 @@ def test_an_old_run_folder_loads_and_labels_as_before(tmp_path: Path) -> None:
 
     from idm.predict import load_model
 
-    cfg, data, _train = configs_from(LEGACY_CONFIG)
+    cfg, data, _train = configs_from({**SAVED_BEFORE_FIELD_EXISTED, **LEGACY_CONFIG})  # the model it describes
+    assert (cfg.motion_frames, cfg.onset_head, cfg.edge_ticks) == (1, False, 0)
     torch.manual_seed(0)
     model = EventIDM(cfg, data, V)
     old = RunFolder(tmp_path)

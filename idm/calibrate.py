@@ -1,0 +1,137 @@
+"""Decision thresholds chosen on held-back data after training, saved with the model.
+
+A per-tick head trained with weighted losses ranks ticks well but its probabilities are not the base rates
+of a new recording, and a fixed 0.5 cut threw the evidence away (keys held a third of the time never crossed
+it). The last ``calib_fraction`` of every training recording is kept out of training; afterwards each key's
+press-onset threshold is chosen to maximise press F1 (+-50 ms, the headline metric) on it, then its held
+threshold to maximise the per-key F1 of the decoded key state, and each button's threshold its per-tick F1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from capture.format import RecordingReader
+from core.config import DataConfig
+from core.data.dataset import WindowDataset, span_of
+from core.data.index import RecordingEntry
+from core.nn.heads import BUTTONS, KEYS, PRESSES
+from core.ticks import tick_labels
+
+from .metrics import Window, key_events, key_state_ticks, press_f1
+
+CANDIDATES = [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
+def _segments(model: Any, entries: Sequence[RecordingEntry], data: DataConfig, span: tuple[float, float],
+              device: Any) -> list[dict[str, Any]]:
+    """Per recording: grid times of its calibration span, the model's per-tick probabilities, the true events."""
+    from .predict import tick_probabilities
+
+    out = []
+    for i, entry in enumerate(entries):
+        lo, hi = span_of(entry, span)
+        if hi - lo < data.frames:
+            continue
+        times, frames = WindowDataset([entry], data).frames(0, lo, hi - lo)
+        with RecordingReader(entry.path) as r:
+            truth = list(r.iter(topics=["keyboard", "mouse", "mouse/raw"]))
+        out.append({"times": [int(t) for t in times], "probs": tick_probabilities(model, frames, device=device),
+                    "truth": truth, "index": i})
+    return out
+
+
+def _decode_one(seg: dict[str, Any], k: int, vk: int, held: float, onset: float) -> list[Any]:
+    """Key ``k``'s events in one segment at the given thresholds."""
+    from .predict import key_events as decode_keys
+
+    probs = seg["probs"]
+    presses = probs[PRESSES][:, k:k + 1] if PRESSES in probs else None
+    return [e for e, _c in decode_keys(probs[KEYS][:, k:k + 1], presses, {KEYS: [held], PRESSES: [onset]},
+                                       seg["times"], [vk])]
+
+
+def _press_counts(segments: list[dict[str, Any]], k: int, vk: int, held: float, onset: float) -> tuple[int, int, int]:
+    tp = fp = fn = 0
+    for seg in segments:
+        times = seg["times"]
+        pred = _decode_one(seg, k, vk, held, onset)
+        window = Window(times[0], times[-1] + 50_000_000)
+        truth = [e for e in key_events(seg["truth"]) if e[1] == str(vk)]
+        scores = press_f1(truth, key_events(pred), window)
+        n_true = int(scores["true_presses"] or 0)
+        n_pred = sum(1 for e in pred if e.action == "press" and window.start_ns <= e.t_ns < window.end_ns)
+        hit = round((scores["press_recall"] or 0) * n_true)
+        tp, fp, fn = tp + hit, fp + n_pred - hit, fn + n_true - hit
+    return tp, fp, fn
+
+
+def _state_counts(segments: list[dict[str, Any]], k: int, vk: int, onset: float, held: float) -> tuple[int, int, int]:
+    tp = fp = fn = 0
+    for seg in segments:
+        times = seg["times"]
+        pred = _decode_one(seg, k, vk, held, onset)
+        window = Window(times[0], times[-1] + 50_000_000)
+        truth_state = key_state_ticks([e for e in key_events(seg["truth"]) if e[1] == str(vk)], window, [str(vk)])
+        pred_state = key_state_ticks(key_events(pred), window, [str(vk)])
+        tp += int((truth_state & pred_state).sum())
+        fp += int((~truth_state & pred_state).sum())
+        fn += int((truth_state & ~pred_state).sum())
+    return tp, fp, fn
+
+
+def choose_thresholds(segments: list[dict[str, Any]], vks: Sequence[int]) -> dict[str, Any]:
+    """Per-key onset and held thresholds and per-button thresholds, each the best candidate on ``segments``."""
+    n_keys = len(vks)
+    has_onset = bool(segments) and PRESSES in segments[0]["probs"]
+    thresholds: dict[str, Any] = {KEYS: [0.5] * n_keys, BUTTONS: [0.5] * 5}
+    if has_onset:
+        thresholds[PRESSES] = [0.5] * n_keys
+    scores: dict[str, list[float]] = {"press_f1": [], "per_key_f1": []}
+
+    for k, vk in enumerate(vks):
+        onset = 0.5
+        if has_onset:
+            onset = _best(partial(_press_counts, segments, k, vk, 0.5))
+            thresholds[PRESSES][k] = onset
+            scores["press_f1"].append(_f1(*_press_counts(segments, k, vk, 0.5, onset)))
+        held = _best(partial(_state_counts, segments, k, vk, onset))
+        thresholds[KEYS][k] = held
+        scores["per_key_f1"].append(_f1(*_state_counts(segments, k, vk, onset, held)))
+    for b in range(5):
+        truth = [tick_labels(seg["truth"], seg["times"][0], len(seg["times"]), [])[1][:, b] for seg in segments]
+        probs = [seg["probs"][BUTTONS][:, b] for seg in segments]
+        if any(t.any() for t in truth):
+            thresholds[BUTTONS][b] = _best(partial(_tick_counts, truth, probs))
+    return {"thresholds": thresholds,
+            "calibration": {"recordings": len(segments), "ticks": sum(len(s["times"]) for s in segments),
+                            **{name: float(np.mean(v)) if v else None for name, v in scores.items()}}}
+
+
+def _best(counts: Callable[[float], tuple[int, int, int]]) -> float:
+    """The candidate threshold with the best F1 (ties: the one nearest 0.5)."""
+    return max(CANDIDATES, key=lambda c: (_f1(*counts(c)), -abs(c - 0.5)))
+
+
+def _tick_counts(truth: list[np.ndarray], probs: list[np.ndarray], c: float) -> tuple[int, int, int]:
+    tp = sum(int((t & (p > c)).sum()) for t, p in zip(truth, probs))
+    fp = sum(int((~t & (p > c)).sum()) for t, p in zip(truth, probs))
+    fn = sum(int((t & ~(p > c)).sum()) for t, p in zip(truth, probs))
+    return tp, fp, fn
+
+
+def calibrate(model: Any, entries: Sequence[RecordingEntry], data: DataConfig, fraction: float,
+              device: Any = "cpu") -> dict[str, Any]:
+    """Thresholds for ``model`` chosen on the last ``fraction`` of each of ``entries`` (kept out of training)."""
+    import torch
+
+    segments = _segments(model, entries, data, (1 - fraction, 1.0), torch.device(device))
+    return choose_thresholds(segments, data.keys)
