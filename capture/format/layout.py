@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import zlib
 from typing import Any
 
 from ..schema import SCHEMA_VERSION
@@ -20,6 +21,8 @@ META_NAME = "d2e.recording"
 META_END_NAME = "d2e.recording.end"
 SCHEMA_PREFIX = "d2e/"
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+META_CRC_KEY = "crc32"  # beside "json" in d2e metadata records: MCAP gives metadata no checksum of its own
 
 _JSON_TYPES = {int: "integer", str: "string", float: "number", bool: "boolean", tuple: "array", list: "array"}
 
@@ -48,3 +51,19 @@ def schema_document(cls: type) -> dict[str, Any]:
             "prefixItems": [{"title": name, "type": _json_type(hints[name])} for name in fields],
         },
     }
+
+
+def metadata_record(text: str, **more: str) -> dict[str, str]:
+    """The string map of a d2e metadata record: the JSON text, its CRC-32 and any further keys."""
+    return {"json": text, META_CRC_KEY: str(zlib.crc32(text.encode())), **more}
+
+
+def metadata_damage(record: dict[str, str]) -> str | None:
+    """Why a d2e metadata record cannot be trusted, or None. Records from before the CRC was stored pass."""
+    text = record.get("json")
+    if text is None:
+        return "it has no 'json' entry"
+    stored = record.get(META_CRC_KEY)
+    if stored is not None and stored != str(zlib.crc32(text.encode())):
+        return f"its CRC does not match (stored {stored}, computed {zlib.crc32(text.encode())})"
+    return None

@@ -32,7 +32,7 @@ from ..schema import (
     ScreenFrame,
     WindowEvent,
 )
-from .layout import META_NAME
+from .layout import META_NAME, metadata_record
 
 PROFILE = "owa"
 EXTRAS_NAME = "d2e.extras"
@@ -210,9 +210,9 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
             stream: IO[bytes] = stack.enter_context(open(output, "wb"))
         else:
             stream = output
-        writer = McapWriter(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD)
+        writer = McapWriter(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD, enable_data_crcs=True)
         writer.start(profile=PROFILE, library=f"d2e {__version__}")
-        writer.add_metadata(META_NAME, {"json": json.dumps(meta.to_dict()), "schema_version": meta.schema_version})
+        writer.add_metadata(META_NAME, metadata_record(json.dumps(meta.to_dict()), schema_version=meta.schema_version))
         channels: dict[str, int] = {}
         counts: dict[str, int] = {}
         extras: dict[str, dict[str, list[Any]]] = {}

@@ -28,7 +28,7 @@ from mcap.writer import Writer as McapWriter
 from .. import __version__
 from ..errors import D2EError
 from ..schema import PROFILE, SCHEMA_VERSION, TOPIC_TO_TYPE, RecordingMeta, field_names
-from .layout import META_END_NAME, META_NAME, SCHEMA_PREFIX, schema_document
+from .layout import META_END_NAME, META_NAME, SCHEMA_PREFIX, metadata_record, schema_document
 
 _COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
 
@@ -93,9 +93,12 @@ class RecordingWriter:
         else:
             self.path, self._stream, self._owns_stream = None, path, False
 
-        self._mcap = McapWriter(self._stream, chunk_size=chunk_size, compression=_COMPRESSION[compression])
+        # CRCs everywhere (chunks, summary, data section): readers refuse bytes that fail them (integrity.py)
+        self._mcap = McapWriter(self._stream, chunk_size=chunk_size, compression=_COMPRESSION[compression],
+                                enable_crcs=True, enable_data_crcs=True)
         self._mcap.start(profile=PROFILE, library=f"d2e {__version__}")
-        self._mcap.add_metadata(META_NAME, {"json": json.dumps(self.meta.to_dict()), "schema_version": SCHEMA_VERSION})
+        self._mcap.add_metadata(META_NAME, metadata_record(json.dumps(self.meta.to_dict()),
+                                                           schema_version=SCHEMA_VERSION))
         self._mcap.flush()
         self._stream.flush()
 
@@ -206,7 +209,7 @@ class RecordingWriter:
                 "closed_wall_ns": time.time_ns(),
                 **self._end_info,
             }
-            self._mcap.add_metadata(META_END_NAME, {"json": json.dumps(end)})
+            self._mcap.add_metadata(META_END_NAME, metadata_record(json.dumps(end)))
             self._mcap.finish()
             self._stream.flush()
         finally:
