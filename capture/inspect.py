@@ -25,7 +25,7 @@ from .schema import (
     WindowEvent,
 )
 from .storage import exists, file_size, is_url
-from .video import VideoReader
+from .video import VideoReader, video_mismatch
 
 
 @dataclass
@@ -83,10 +83,14 @@ def info(path: str, *, video: bool = True) -> dict[str, Any]:
             out["readable_bytes"] = reader.truncated_at
         if not is_url(path):  # checking every chunk's CRC reads the whole file: local files only
             out["damaged"] = _damage_summary(reader)
-        vpath = reader.video_path
+        vpath = reader.find_video()
     if video and exists(vpath):
-        with VideoReader(vpath) as v:
-            vi = v.info()
+        try:
+            with VideoReader(vpath) as v:
+                vi = v.info()
+        except D2EError as exc:  # a damaged video is a fact about the recording, not a reason to show nothing
+            out["video"] = {"path": vpath, "damaged": exc.problem}
+            return out
         out["video"] = {"path": vpath, "size_bytes": file_size(vpath), **asdict(vi),
                         "fps": round(vi.frames / vi.duration_s, 3) if vi.duration_s else None}
     elif video:
@@ -112,7 +116,9 @@ def render_info(data: dict[str, Any]) -> str:
         rate = f"{t['per_second']:.1f}/s" if t["per_second"] is not None else "-"
         lines.append(f"    {topic:<12} {t['count']:>9}  {rate:>10}")
     video = data.get("video")
-    if video and not video.get("missing"):
+    if video and video.get("damaged"):
+        lines.append(f"  video      DAMAGED: {video['path']}: {video['damaged']}")
+    elif video and not video.get("missing"):
         lines.append(f"  video      {video['path']}  {video['codec']} {video['width']}x{video['height']} "
                      f"{video['frames']} frames, {video['keyframes']} keyframes, {video['fps']} fps avg, "
                      f"{video['size_bytes'] / 1e6:.2f} MB")
@@ -190,9 +196,10 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True) -> Rep
             if cur.pts_ns <= prev.pts_ns and cur.uri == prev.uri:
                 report.add(f"screen[{cur.index}] t={cur.t_ns}",
                            f"pts {cur.pts_ns} does not increase (previous {prev.pts_ns})")
-        vpath = reader.video_path
+        vpath = reader.find_video()
     if video and frames and all(f.uri is None for f in frames):
         _check_video(report, vpath, frames, decode_check)
+        _check_fingerprint(report, vpath, reader.video_fingerprint)
     return report
 
 
@@ -238,6 +245,20 @@ def _check_counts(report: Report, reader: RecordingReader, read: dict[str, int])
         if stored.get(topic, 0) != read.get(topic, 0):
             report.add(f"topic {topic}", f"read {read.get(topic, 0)} events, the file's end record says "
                        f"{stored.get(topic, 0)}")
+
+
+def _check_fingerprint(report: Report, vpath: str, stored: dict[str, Any] | None) -> None:
+    """Is the video the one this recording was made with? (Recordings from before fingerprints pass.)"""
+    if not stored or not exists(vpath):
+        return
+    try:
+        with VideoReader(vpath, threads=1) as v:
+            problem = video_mismatch(stored, v.fingerprint())
+    except D2EError:
+        return  # _check_video reported why it cannot be read
+    if problem:
+        report.add("video", f"does not match this recording's video ({problem}): another recording's video, "
+                   "or damaged", path=vpath)
 
 
 def _check_video(report: Report, vpath: str, frames: list[ScreenFrame], decode_check: bool) -> None:

@@ -133,6 +133,7 @@ def write_synthetic_recording(path: str | Path, *, seconds: float = 5.0, fps: fl
         meta.video["encoder"] = video.encoder
         with RecordingWriter(path, meta, overwrite=overwrite) as writer:
             _interleave(writer, video, events, frame_times(seconds, fps, start, seed), width, height)
+            video.close()  # before the recording, so that it stores the finished video's fingerprint
     return path
 
 

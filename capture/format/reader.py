@@ -27,7 +27,7 @@ from mcap.records import Channel, Header, Message, Metadata, Schema
 
 from ..errors import D2EError
 from ..schema import PROFILE, SCHEMA_MAJOR, TOPIC_TO_TYPE, RecordingMeta, WindowEvent, field_names, schema_major
-from ..storage import file_size, open_read, sibling
+from ..storage import exists, file_size, open_read, sibling
 from . import owamcap
 from .integrity import ChunkRef, Damage, DamagedPart, McapFile
 from .layout import MCAP_MAGIC, META_END_NAME, META_NAME, metadata_damage
@@ -143,6 +143,7 @@ class RecordingReader:
         self.meta = self._read_meta(salvage)
         self.end_info: dict[str, Any] = self._read_end_info()
         self._decoders: dict[int, Decoder | None] = {}
+        self._video_checked: str | None = None
         if self.is_owamcap:
             self._owa = owamcap.OwaDecoding(self.meta, self._metadata, META_NAME in self._metadata)
 
@@ -255,15 +256,52 @@ class RecordingReader:
     def topics(self) -> list[str]:
         return sorted({c.topic for c in self._channels.values()})
 
+    def find_video(self) -> str:
+        """Where this recording's video is, unchecked: ``NAME.mkv`` beside ``NAME.mcap`` when it exists (so
+        renaming both files keeps the pair), else the file the metadata names (converted files point at
+        their source's video), else ``NAME.mkv``."""
+        own = sibling(self.path, ".mkv")
+        name = self.meta.video.get("file")
+        if not name or not isinstance(name, str):
+            return own
+        stored = name if "://" in name or name.startswith("/") else os.path.join(os.path.dirname(self.path), name)
+        if stored == own or exists(own):
+            return own
+        return stored
+
+    @property
+    def video_fingerprint(self) -> dict[str, Any] | None:
+        """The fingerprint of the video this recording was made with (None in files from before them)."""
+        stored = self.end_info.get("video_fingerprint") or self.meta.video.get("fingerprint")
+        return stored if isinstance(stored, dict) else None
+
     @property
     def video_path(self) -> str:
-        """The video that the screen topic refers to (``NAME.mkv`` beside the ``.mcap`` by default)."""
-        name = self.meta.video.get("file")
-        if name:
-            if "://" in name or name.startswith("/"):
-                return name
-            return os.path.join(os.path.dirname(self.path), name)
-        return sibling(self.path, ".mkv")
+        """This recording's video (``find_video``); a video whose fingerprint differs from the stored one
+        (another recording's, even of the same frame size) is refused with a clear error."""
+        path = self.find_video()
+        if self._video_checked != path:
+            self._check_video(path)
+            self._video_checked = path
+        return path
+
+    def _check_video(self, path: str) -> None:
+        from ..video import VideoReader, video_mismatch
+
+        stored = self.video_fingerprint
+        if not stored or not exists(path):
+            return
+        try:
+            with VideoReader(path, threads=1) as video:
+                actual = video.fingerprint(count=False)
+        except D2EError:
+            return  # an unreadable video fails where it is read, with its own message
+        problem = video_mismatch(stored, actual)
+        if problem:
+            raise D2EError(f"the video {path} does not match this recording's ({problem}): it is another "
+                           "recording's video, or it is damaged", path=self.path, where="video",
+                           fix="put the recording's own video beside it as NAME.mkv (d2e validate shows the "
+                           "difference)")
 
     def counts(self) -> dict[str, int]:
         """Events per topic. Uses the end record or the index where possible; scans otherwise."""

@@ -202,6 +202,7 @@ class RecordingWriter:
             for batch in self._batches.values():
                 if batch.rows:
                     self._emit(batch)
+            self._fingerprint_video()
             end = {
                 "counts": self.counts,
                 "first_t_ns": self._first_t,
@@ -215,6 +216,20 @@ class RecordingWriter:
         finally:
             if self._owns_stream:
                 self._stream.close()
+
+    def _fingerprint_video(self) -> None:
+        """Store the fingerprint of the recording's video (``NAME.mkv``, else the file the metadata names), so
+        readers can tell it from another recording's. Close the video before the recording to include it."""
+        if self.path is None or "video_fingerprint" in self._end_info:
+            return
+        from ..video import video_fingerprint
+
+        own, name = self.path.with_suffix(".mkv"), self.meta.video.get("file")
+        video = own if own.exists() or not isinstance(name, str) or "://" in name else self.path.parent / name
+        if video.exists():
+            fingerprint = video_fingerprint(video)
+            if fingerprint is not None:
+                self._end_info["video_fingerprint"] = fingerprint
 
     def __enter__(self) -> RecordingWriter:
         return self
