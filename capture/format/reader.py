@@ -109,7 +109,6 @@ class RecordingReader:
         self._chunks: list[ChunkRef] = []
         self._loose: list[tuple[int, Message]] = []
         self._statistics = None
-        self._cut = False
         self.truncated_at: int | None = None
         self._mcap = McapFile(self._file, self.size)
         self.header = self._read_header()
@@ -170,7 +169,6 @@ class RecordingReader:
         for part in scan.damaged:
             self._note(part)
         self.truncated_at = scan.end
-        self._cut = scan.cut_at is not None
         if had_summary:
             return
         self.finished = False
@@ -204,9 +202,8 @@ class RecordingReader:
     def _read_meta(self, salvage: bool) -> RecordingMeta:
         raw = self._metadata.get(META_NAME)
         problem = self._meta_problem
-        if raw is None and problem is None and not self.is_owamcap and (
-                self._cut or any(p.kind != "chunk" for p in self.damage)):
-            problem = "it was in a damaged or missing part of the file"
+        if raw is None and problem is None and not self.is_owamcap:  # d2e's writer always writes it first
+            problem = "the record is missing (damaged, or the file was cut before it)"
         if raw is not None:
             try:
                 data = json.loads(raw["json"])
