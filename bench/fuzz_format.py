@@ -193,14 +193,18 @@ def main() -> None:
         t0 = time.perf_counter()
         for _ in range(args.cases):
             mutation = random_mutation(rng, len(data))
-            damaged.write_bytes(mutation.apply(data))
+            mutated = mutation.apply(data)
+            damaged.write_bytes(mutated)
             outcome, detail = run_case(damaged, original)
             counts[mutation.kind][outcome] += 1
             verdict = validate_verdict(damaged)
             if outcome == "intact":
                 intact_verdicts[verdict] += 1
                 if verdict == "ok":
-                    examples["intact, validate ok"].append(mutation.describe())
+                    unchanged = mutated == data  # e.g. zeros written over zeros
+                    intact_verdicts["ok, bytes unchanged"] += unchanged
+                    examples["intact, validate ok"].append(mutation.describe() + (" (no byte changed)" if unchanged
+                                                                                  else ""))
             else:
                 if verdict != "invalid":
                     missed[verdict] += 1
@@ -223,7 +227,8 @@ def main() -> None:
           f"{changed - sum(missed.values())} reported invalid, {missed['ok']} passed as OK, "
           f"{missed['traceback']} tracebacks")
     print(f"validate on the {total['intact']} copies read intact: {intact_verdicts['invalid']} reported invalid "
-          f"(damage outside the events, e.g. an index), {intact_verdicts['ok']} OK, "
+          f"(damage outside the events, e.g. an index), {intact_verdicts['ok']} OK "
+          f"({intact_verdicts['ok, bytes unchanged']} of them left every byte as it was), "
           f"{intact_verdicts['traceback']} tracebacks")
     for name, lines in sorted(examples.items()):
         print(f"\n{name} ({len(lines)}), e.g.:")

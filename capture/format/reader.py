@@ -452,7 +452,13 @@ class RecordingReader:
                 readable[channel.topic] = readable.get(channel.topic, 0) + 1
         self.readable_messages = readable
         if data_section:
-            for part in self._mcap.scan(self._data_start).damaged:
+            scan = self._mcap.scan(self._data_start)
+            parts = list(scan.damaged)
+            if self.finished and not scan.reached_data_end:  # a finished file's data section ends in DataEnd
+                at = scan.cut_at if scan.cut_at is not None else scan.end
+                parts.append(DamagedPart(at, "the records stop making sense here, before the data section's "
+                                         "end (DataEnd record)", kind="data section"))
+            for part in parts:
                 if not any(p.offset == part.offset and p.kind == part.kind for p in self.damage):
                     self._note(part)
         return list(self.damage)

@@ -92,10 +92,10 @@ def test_a_flipped_byte_in_a_chunk_skips_that_chunk_with_a_warning_naming_it(tmp
     data = bytearray(path.read_bytes())
     data[chunk.chunk_start_offset + chunk.chunk_length // 2] ^= 0x04
     path.write_bytes(bytes(data))
-    with pytest.warns(DamagedRecordingWarning, match=rf"chunk at bytes {chunk.chunk_start_offset}-.*"
-                      rf"events {chunk.message_start_time}\.\.{chunk.message_end_time} ns"):
-        with RecordingReader(path) as r:
-            after = list(r.iter())
+    start, end = chunk.message_start_time, chunk.message_end_time
+    named = rf"chunk at bytes {chunk.chunk_start_offset}-.*events {start}\.\.{end} ns"
+    with pytest.warns(DamagedRecordingWarning, match=named), RecordingReader(path) as r:
+        after = list(r.iter())
     lost = [m for m in before if m not in after]
     assert lost and all(m in before for m in after)
     # the lost events are those of the damaged chunk's time span (batches start inside it)
@@ -120,9 +120,8 @@ def test_damage_outside_the_chunks_costs_no_event(tmp_path: Path, damage: str) -
     else:
         struct.pack_into("<Q", data, 9, 2**60)
     path.write_bytes(bytes(data))
-    with pytest.warns(DamagedRecordingWarning):
-        with RecordingReader(path) as r:
-            assert list(r.iter()) == before
+    with pytest.warns(DamagedRecordingWarning), RecordingReader(path) as r:
+        assert list(r.iter()) == before
     assert not validate(str(path), video=False).ok
 
 

@@ -83,8 +83,10 @@ def damage(path: Path, case: str) -> None:
 CASES = ["flipped chunk", "zeroed summary", "huge footer offset", "garbage and magic appended", "huge header length",
          "zeroed 4 KB", "cut in half"]
 COMMANDS = [("info",), ("info", "--json"), ("cat", "--limit", "3"), ("validate",), ("recover",),
-            ("convert", "--to", "d2e", "-o", "{dir}/native.mcap"), ("convert", "--to", "owamcap", "-o", "{dir}/owa.mcap"),
-            ("convert", "--to", "vpt", "-o", "{dir}/v.mp4"), ("trim", "--start", "0.2", "--end", "2.5", "-o", "{dir}/t.mcap")]
+            ("convert", "--to", "d2e", "-o", "{dir}/native.mcap"),
+            ("convert", "--to", "owamcap", "-o", "{dir}/owa.mcap"),
+            ("convert", "--to", "vpt", "-o", "{dir}/v.mp4"),
+            ("trim", "--start", "0.2", "--end", "2.5", "-o", "{dir}/t.mcap")]
 
 
 @pytest.mark.parametrize("case", CASES)
