@@ -18,6 +18,7 @@ the reader refuses) must be reported as invalid ("validate missed" counts those 
 
     python bench/fuzz_format.py                  # 600 cases
     python bench/fuzz_format.py --cases 5000 --seed 3
+    python bench/fuzz_format.py --owamcap        # an OWAMcap file (one JSON message per event)
 """
 
 from __future__ import annotations
@@ -165,10 +166,16 @@ def validate_verdict(path: Path) -> str:
         return "traceback"
 
 
-def make_recording(folder: Path, seconds: float = 4.0) -> Path:
+def make_recording(folder: Path, seconds: float = 4.0, owamcap: bool = False) -> Path:
     from capture.synthetic import write_synthetic_recording
 
-    return write_synthetic_recording(folder / "fuzz.mcap", seconds=seconds, size=(64, 48))
+    path = write_synthetic_recording(folder / "fuzz.mcap", seconds=seconds, size=(64, 48))
+    if not owamcap:
+        return path
+    from capture.convert import to_owamcap
+
+    to_owamcap(str(path), str(folder / "fuzz_owa.mcap"))
+    return folder / "fuzz_owa.mcap"
 
 
 def main() -> None:
@@ -177,12 +184,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the damaged recording")
     parser.add_argument("--show", type=int, default=3, help="examples to print per bad outcome")
+    parser.add_argument("--owamcap", action="store_true", help="damage an OWAMcap file instead of a native one")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rec = make_recording(folder, args.seconds)
+        rec = make_recording(folder, args.seconds, args.owamcap)
         data = rec.read_bytes()
         original, _ = read_events(rec)
         damaged = folder / "damaged.mcap"
@@ -213,8 +221,9 @@ def main() -> None:
                 examples[outcome].append(f"{mutation.describe()}: {detail}")
         elapsed = time.perf_counter() - t0
 
-    print(f"{args.cases} mutations of a {len(data):,}-byte recording ({len(original)} events), seed {args.seed}, "
-          f"{elapsed:.1f} s\n")
+    kind = "OWAMcap" if args.owamcap else "native"
+    print(f"{args.cases} mutations of a {len(data):,}-byte {kind} recording ({len(original)} events), "
+          f"seed {args.seed}, {elapsed:.1f} s\n")
     print(f"| {'mutation':<10} | " + " | ".join(f"{o:>17}" for o in OUTCOMES) + " |")
     print(f"|{'-' * 12}|" + "|".join("-" * 19 for _ in OUTCOMES) + "|")
     total: collections.Counter = collections.Counter()

@@ -10,6 +10,7 @@ it) and ``d2e.recording.end`` at a clean finish.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 import zlib
@@ -54,16 +55,24 @@ def schema_document(cls: type) -> dict[str, Any]:
 
 
 def metadata_record(text: str, **more: str) -> dict[str, str]:
-    """The string map of a d2e metadata record: the JSON text, its CRC-32 and any further keys."""
-    return {"json": text, META_CRC_KEY: str(zlib.crc32(text.encode())), **more}
+    """The string map of a d2e metadata record: the JSON text, any further keys, and their CRC-32."""
+    return checked_metadata({"json": text, **more})
 
 
-def metadata_damage(record: dict[str, str]) -> str | None:
+def checked_metadata(entries: dict[str, str]) -> dict[str, str]:
+    """``entries`` plus a CRC-32 over all of them, which ``metadata_damage`` checks."""
+    return {**entries, META_CRC_KEY: str(_entries_crc(entries))}
+
+
+def _entries_crc(entries: dict[str, str]) -> int:
+    return zlib.crc32(json.dumps(sorted((k, v) for k, v in entries.items() if k != META_CRC_KEY)).encode())
+
+
+def metadata_damage(record: dict[str, str], *, needs_json: bool = True) -> str | None:
     """Why a d2e metadata record cannot be trusted, or None. Records from before the CRC was stored pass."""
-    text = record.get("json")
-    if text is None:
+    if needs_json and "json" not in record:
         return "it has no 'json' entry"
     stored = record.get(META_CRC_KEY)
-    if stored is not None and stored != str(zlib.crc32(text.encode())):
-        return f"its CRC does not match (stored {stored}, computed {zlib.crc32(text.encode())})"
+    if stored is not None and stored != str(_entries_crc(record)):
+        return f"its CRC does not match (stored {stored}, computed {_entries_crc(record)})"
     return None

@@ -105,7 +105,8 @@ class RecordingReader:
         self._schemas: dict[int, Schema] = {}
         self._channels: dict[int, Channel] = {}
         self._metadata: dict[str, dict[str, str]] = {}
-        self._meta_problem: str | None = None
+        self._lost: dict[str, str] = {}  # metadata records that failed their check: name -> why
+        self._lost_before_data = False
         self._chunks: list[ChunkRef] = []
         self._loose: list[tuple[int, Message]] = []
         self._statistics = None
@@ -137,6 +138,7 @@ class RecordingReader:
                     self._add_metadata(index.offset, self._mcap.metadata_at(index.offset, index.name))
                 except Damage as exc:
                     self._note(DamagedPart(exc.offset, exc.problem, kind=f"metadata record {index.name!r}"))
+                    self._lost[index.name] = f"{exc.problem} (byte {exc.offset})"
         else:
             self._scan(summary is not None or any(p.kind == "summary" for p in self.damage), allow_unfinished)
         self.meta = self._read_meta(salvage)
@@ -144,7 +146,22 @@ class RecordingReader:
         self._decoders: dict[int, Decoder | None] = {}
         self._video_checked: str | None = None
         if self.is_owamcap:
-            self._owa = owamcap.OwaDecoding(self.meta, self._metadata, META_NAME in self._metadata)
+            self._owa = self._owa_decoding(salvage)
+
+    def _owa_decoding(self, salvage: bool) -> owamcap.OwaDecoding:
+        """OWAMcap decoding; its d2e.extras record carries fields OWA's messages cannot, so events decoded
+        without a damaged one would differ: refused, unless salvaging."""
+        problem = self._lost.get(owamcap.EXTRAS_NAME)
+        if problem is None:
+            try:
+                return owamcap.OwaDecoding(self.meta, self._metadata, META_NAME in self._metadata)
+            except (ValueError, TypeError, AttributeError) as exc:
+                problem = f"it does not decode ({type(exc).__name__}: {exc})"
+        if not salvage:
+            raise D2EError(f"the {owamcap.EXTRAS_NAME!r} metadata record is damaged: {problem}", path=self.path,
+                           fix=f"run: d2e recover {self.path} (the fields only it holds are lost)")
+        metadata = {k: v for k, v in self._metadata.items() if k != owamcap.EXTRAS_NAME}
+        return owamcap.OwaDecoding(self.meta, metadata, META_NAME in metadata)
 
     def _read_header(self) -> Header:
         try:
@@ -169,6 +186,9 @@ class RecordingReader:
         for part in scan.damaged:
             self._note(part)
         self.truncated_at = scan.end
+        first_chunk = min((c.offset for c in scan.chunks), default=None)
+        bad = [p.offset for p in scan.damaged if p.kind != "chunk"] + ([scan.cut_at] if scan.cut_at is not None else [])
+        self._lost_before_data = any(first_chunk is None or offset < first_chunk for offset in bad)
         if had_summary:
             return
         self.finished = False
@@ -180,12 +200,12 @@ class RecordingReader:
             f"run 'd2e recover {self.path}' to make it permanent", UnfinishedRecordingWarning, stacklevel=4)
 
     def _add_metadata(self, offset: int, record: Metadata) -> None:
-        if record.name in (META_NAME, META_END_NAME):
-            problem = metadata_damage(record.metadata)
+        if record.name in (META_NAME, META_END_NAME, owamcap.EXTRAS_NAME):
+            problem = metadata_damage(record.metadata, needs_json=record.name != owamcap.EXTRAS_NAME)
             if problem is not None:
                 self._note(DamagedPart(offset, problem, kind=f"metadata record {record.name!r}"))
-                if record.name == META_NAME:
-                    self._meta_problem = f"{problem} (byte {offset})"
+                if record.name != META_END_NAME:  # the end record only repeats what the events say
+                    self._lost[record.name] = f"{problem} (byte {offset})"
                 return
         self._metadata[record.name] = dict(record.metadata)
 
@@ -201,9 +221,9 @@ class RecordingReader:
 
     def _read_meta(self, salvage: bool) -> RecordingMeta:
         raw = self._metadata.get(META_NAME)
-        problem = self._meta_problem
-        if raw is None and problem is None and not self.is_owamcap:  # d2e's writer always writes it first
-            problem = "the record is missing (damaged, or the file was cut before it)"
+        problem = self._lost.get(META_NAME)
+        if raw is None and problem is None and (not self.is_owamcap or self._lost_before_data):
+            problem = "the record is missing (damaged, or the file was cut before it)"  # d2e writes it first
         if raw is not None:
             try:
                 data = json.loads(raw["json"])

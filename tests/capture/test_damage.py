@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz_format import KINDS, Mutation, classify, read_events, run_case
+from bench.fuzz_format import KINDS, Mutation, classify, make_recording, read_events, run_case
 from capture.errors import D2EError
 from capture.format import RecordingReader, RecordingWriter
 from capture.format.integrity import McapFile
@@ -27,10 +27,10 @@ from capture.schema import RawMouseEvent, RecordingMeta
 from capture.synthetic import write_synthetic_recording
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[str]]:
+@pytest.fixture(scope="module", params=["native", "owamcap"])
+def small(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[str]]:
     """A 3 s recording in several chunks (its bytes) and its events as the reader returns them."""
-    path = write_synthetic_recording(tmp_path_factory.mktemp("fuzz") / "fuzz.mcap", seconds=3, size=(64, 48))
+    path = make_recording(tmp_path_factory.mktemp("fuzz"), seconds=3, owamcap=request.param == "owamcap")
     events, warned = read_events(path)
     assert not warned and len(events) > 1000
     return path.read_bytes(), events
