@@ -42,8 +42,6 @@ from mcap.records import (
 )
 from mcap.summary import Summary
 
-from .layout import MCAP_MAGIC
-
 _RECORD_HEAD = struct.Struct("<BQ")
 _MESSAGE_HEAD = struct.Struct("<HIQQ")
 _CHUNK_HEAD = struct.Struct("<QQQII")  # start, end, uncompressed size, uncompressed crc, compression length
@@ -163,7 +161,7 @@ def _decompress(compression: str, data: bytes, size: int, offset: int) -> bytes:
             with zstandard.ZstdDecompressor().stream_reader(data) as reader:
                 parts, got = [], 0
                 while got <= size:
-                    part = reader.read(size + 1 - got)
+                    part = reader.read(min(size + 1 - got, 8 << 20))  # memory follows real output only
                     if not part:
                         break
                     parts.append(part)
@@ -498,6 +496,3 @@ class McapFile:
         except Damage:
             return False
         return True
-
-    def starts_with_magic(self) -> bool:
-        return self.size >= 8 and self.read_at(0, 8) == MCAP_MAGIC

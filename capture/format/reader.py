@@ -16,6 +16,7 @@ check costs a few percent of read time (``bench/format.py``), so there is no swi
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import os
 import warnings
@@ -125,6 +126,9 @@ class RecordingReader:
             try:
                 summary = self._mcap.summary()
             except Damage as exc:
+                if not allow_unfinished:
+                    raise D2EError(f"the MCAP summary is damaged ({exc.problem})", path=self.path,
+                                   where=f"byte {exc.offset}", fix="run: d2e recover " + self.path) from exc
                 self._note(DamagedPart(exc.offset, exc.problem + "; reading the data section instead",
                                        kind="summary"))
         if summary is not None:
@@ -465,11 +469,11 @@ class RecordingReader:
         also walks the whole data section to check its CRC and the records outside chunks. Afterwards
         ``readable_messages`` holds the MCAP messages per topic in the parts that passed."""
         readable: dict[str, int] = {}
-        records = [r for ref in self._chunks for r in self._load(ref)] + [m for _o, m in self._loose]
-        for record in records:
-            channel = self._channels.get(record.channel_id) if isinstance(record, Message) else None
-            if channel is not None:
-                readable[channel.topic] = readable.get(channel.topic, 0) + 1
+        for records in itertools.chain((self._load(ref) for ref in self._chunks), [[m for _o, m in self._loose]]):
+            for record in records:  # one chunk at a time: a long recording never sits in memory whole
+                channel = self._channels.get(record.channel_id) if isinstance(record, Message) else None
+                if channel is not None:
+                    readable[channel.topic] = readable.get(channel.topic, 0) + 1
         self.readable_messages = readable
         if data_section:
             scan = self._mcap.scan(self._data_start)
