@@ -263,3 +263,21 @@ def test_damaged_video_gives_a_clear_error_and_info_still_works(capsys, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error", DamagedRecordingWarning)  # the events themselves are intact
         assert len(events(path)) == len(events(original))
+
+
+def test_writers_store_the_finished_videos_fingerprint(capsys, tmp_path: Path, original: Path) -> None:
+    from capture.sources.base import record_game
+    from capture.sources.policy import HumanLikePolicy
+    from capture.video import video_fingerprint
+    from tests.capture.sources.test_episodes import CountdownEnv
+
+    record_game(CountdownEnv(90), HumanLikePolicy(keys=["space"]), tmp_path / "game.mcap", seconds=2,
+                one_episode=True)
+    path = copy_pair(original, tmp_path)
+    damage(path, "cut in half")
+    assert run(capsys, "recover", path)[0] == 0
+    assert run(capsys, "trim", original, "--start", "1", "--end", "2", "-o", tmp_path / "clip.mcap")[0] == 0
+    for rec in (original, tmp_path / "game.mcap", tmp_path / "rec.recovered.mcap", tmp_path / "clip.mcap"):
+        with RecordingReader(rec) as r:
+            stored = r.video_fingerprint
+        assert stored == video_fingerprint(rec.with_suffix(".mkv")) and stored["frames"] > 0, rec
