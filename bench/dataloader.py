@@ -37,9 +37,13 @@ def throughput(paths: list[str], workers: int, batches: int, size: int = 128, fr
                stride: int | None = None) -> tuple[float, float]:
     """Frames/s and windows/s through the training loader (``make_loader``: block-shuffled, spawned
     workers, padded tokens), both label forms included; worker start-up is not timed."""
-    from capture.dataset import WindowDataset, WindowSpec, index_recordings, make_loader
+    from core.config import DataConfig
+    from core.data.dataset import WindowDataset
+    from core.data.index import index_recordings, keys_of
+    from core.data.loader import make_loader
 
-    ds = WindowDataset(index_recordings(paths), WindowSpec(frames=frames, stride=stride, image_size=size))
+    entries = index_recordings(paths)
+    ds = WindowDataset(entries, DataConfig(frames=frames, image_size=size, keys=keys_of(entries)), stride=stride)
     loader = make_loader(ds, batch_size=16, shuffle=True, num_workers=workers)
     it = iter(loader)
     next(it)  # worker start-up is not throughput

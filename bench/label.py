@@ -55,7 +55,7 @@ def main() -> None:
     if not games:
         split = json.loads((models[0] / "split.json").read_text())
         games = split["held_out_games"] or split["train_games"]
-    from capture.dataset import find_recordings, index_recordings
+    from core.data.index import find_recordings, index_recordings
 
     recordings = [e.path for e in index_recordings(find_recordings([args.recordings or str(idm_work / "test")]))
                   if e.game in games]

@@ -25,8 +25,7 @@ EXAMPLES = {
     "recover": "examples:\n  d2e recover crashed.mcap                 # writes crashed.recovered.mcap/.mkv\n"
                "  d2e recover crashed.mcap -o fixed.mcap",
     "convert": "examples:\n  d2e convert run.mcap --to owamcap -o run_owa.mcap\n"
-               "  d2e convert owa_file.mcap --to d2e -o native.mcap\n"
-               "  d2e convert run.mcap --to vpt -o run.mp4     # run.mp4 + run.jsonl, 20 Hz ticks",
+               "  d2e convert owa_file.mcap --to d2e -o native.mcap",
 }
 
 
@@ -146,10 +145,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     if args.to == "owamcap":
         result: Any = convert.to_owamcap(args.path, args.output, overwrite=args.force)
-    elif args.to == "d2e":
-        result = convert.to_native(args.path, args.output, overwrite=args.force)
     else:
-        result = convert.to_vpt(args.path, args.output, overwrite=args.force)
+        result = convert.to_native(args.path, args.output, overwrite=args.force)
     if args.json:
         _print_json(result)
     else:
@@ -186,7 +183,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     if name == "recover":
         p.add_argument("--no-video", action="store_true", help="recover events only")
     if name == "convert":
-        p.add_argument("--to", required=True, choices=["owamcap", "d2e", "vpt"], help="target format")
+        p.add_argument("--to", required=True, choices=["owamcap", "d2e"],
+                       help="target format (for OpenAI VPT's layout see 'd2e export-vpt')")
     funcs = {"info": cmd_info, "cat": cmd_cat, "validate": cmd_validate, "trim": cmd_trim,
              "recover": cmd_recover, "convert": cmd_convert}
     p.set_defaults(func=funcs[name])

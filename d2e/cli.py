@@ -15,23 +15,24 @@ from typing import Any
 
 # command -> (module that defines add_parser(subparsers) for it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("capture.cli_demo", "write, inspect, validate and recover a sample recording (main demo job)"),
+    "demo": ("d2e.demo", "the whole loop on embedded defaults: a recording, games, an IDM, pseudo-labels (main job)"),
     "info": ("capture.cli", "summary of a recording: duration, topics, counts, rates, metadata, video"),
     "cat": ("capture.cli", "print messages as JSON lines, filtered by topic and time"),
     "validate": ("capture.cli", "check schema, timestamps, frame/pts consistency and video; list every problem"),
     "trim": ("capture.cli", "cut a time range out of a recording (video cut on keyframes or re-encoded)"),
     "recover": ("capture.cli", "rebuild a finished recording from one whose writer was killed"),
-    "convert": ("capture.cli", "convert to/from OWAMcap, or to VPT format (mp4 + JSON lines per 50 ms)"),
+    "convert": ("capture.cli", "convert between the native format and OWAMcap (lossless both ways)"),
     "record": ("capture.recorder.cli", "record the desktop (screen + keyboard + mouse + raw mouse + window) on X11"),
     "generate": ("capture.sources.cli", "record real games (ALE Atari, ViZDoom) played by a human-like policy"),
     "export-web": ("capture.sources.cli", "a recording's video alone (rescaled/re-encoded) + its ground truth"),
-    "idm": ("idm.cli", "train (d2e idm train) and evaluate (d2e idm eval) inverse dynamics models"),
-    "label": ("idm.label_cli", "pseudo-label gameplay videos with an IDM: resumable, sharded, Ray for many machines"),
+    "export-vpt": ("d2e.export_vpt", "a recording in OpenAI VPT's layout: mp4 at 20 fps + one JSON action per tick"),
+    "idm": ("idm.cli", "inverse dynamics models: train, eval, label (d2e idm train|eval|label)"),
+    "label": ("idm.cli", "pseudo-label gameplay videos with an IDM (= d2e idm label): resumable, sharded, Ray"),
     "transfer": ("transfer.cli", "fine-tune and evaluate a policy on LIBERO manipulation and navigation"),
 }
 
 EPILOG = """examples:
-  d2e demo                                  # make, inspect and recover a sample recording
+  d2e demo                                  # the whole loop on a CPU, embedded defaults
   d2e info run.mcap                         # what is in a recording
   d2e cat run.mcap --topic keyboard --start 5 --end 10
   d2e validate run.mcap --json
@@ -47,7 +48,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
         if name == wanted:
-            importlib.import_module(module).add_parser(sub, name, help_text)
+            stage = importlib.import_module(module)
+            getattr(stage, f"add_{name}_parser", stage.add_parser)(sub, name, help_text)
         else:
             sub.add_parser(name, help=help_text, add_help=False)
     return parser

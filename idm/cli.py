@@ -1,10 +1,13 @@
-"""``d2e idm train`` and ``d2e idm eval``: thin commands over ``idm.train.fit`` and ``idm.evaluate``."""
+"""``d2e idm train|eval|label`` (and ``d2e label``, the same as ``d2e idm label``): thin commands over
+``idm.train.train_idm``, ``idm.evaluate`` and ``idm.label``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,22 @@ EXAMPLES = """examples:
   d2e idm train data/ --out runs/idm                                  # again: resumes from the last step
   d2e idm eval --model runs/idm data/ --markdown results.md
   d2e idm eval --labels labels/ web/*.truth.mcap                      # pseudo-labels vs the kept truth
+  d2e idm label videos/ --model runs/idm --out labels/                # the same as: d2e label ...
+"""
+
+LABEL_EXAMPLES = """examples:
+  d2e label videos/ --model runs/idm --out labels/
+  d2e label videos/ --model runs/idm --out labels/ --shard 0/4        # one of 4 machines
+  d2e label @list.txt --model runs/idm --out labels/ --ray             # local Ray cluster, 2 workers
+  d2e label s3://bucket/gameplay/*.mp4 --model runs/idm --out labels/ --ray --ray-address auto
+  d2e label videos/ --model runs/idm --out labels/ --skip-start 30 --skip-end 30 --segment 120
+
+A rerun with the same --out skips finished videos and segments; Ctrl-C is safe at any time.
 """
 
 
-def _parse_sets(items: list[str]) -> dict[str, Any]:
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` items; values are JSON when they parse as JSON, else strings."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
@@ -36,71 +51,46 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_config(args: argparse.Namespace):
-    from .config import IDMConfig, preset
+def build_configs(args: argparse.Namespace):
+    """A preset, a --config file, or (resuming) the run's own configs; then the --set overrides."""
+    from core.config import route_fields
+    from core.run import RunFolder
 
-    out = Path(args.out)
-    overrides = _parse_sets(args.set)
+    from .config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig, configs_from, preset
+
+    overrides = parse_sets(args.set)
     if args.kind:
         overrides["kind"] = args.kind
+    run = RunFolder(args.out)
     if args.config:
         base = json.loads(Path(args.config).read_text())
-        return IDMConfig.from_dict({**base, **overrides}, source=args.config)
-    if (out / "config.json").exists() and not args.restart:  # resuming: the run's own config
-        base = json.loads((out / "config.json").read_text())
-        return IDMConfig.from_dict({**base, **overrides}, source=str(out / "config.json"))
+        return configs_from({**base, **overrides}, source=args.config)
+    if run.file("config.json").exists() and not args.restart:  # resuming: the run's own configs
+        configs = run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)
+        routed = route_fields(overrides, IDMConfig, type(configs[1]), type(configs[2]), source="--set")
+        return tuple(type(c).from_dict({**c.to_dict(), **r}, str(run.path)) for c, r in zip(configs, routed))
     return preset(args.preset, **overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from capture.dataset import (
-        WindowDataset,
-        WindowSpec,
-        find_recordings,
-        index_recordings,
-        split_by_game,
-        split_by_recording,
-    )
-    from capture.tokens import SCREEN, Vocabulary
+    from core.run import RunFolder
 
-    from .train import fit
+    from .train import train_idm
 
-    cfg = build_config(args)
-    entries = index_recordings(find_recordings(args.data))
-    if args.held_out:
-        train, val = split_by_game(entries, args.held_out)
-    else:
-        train, val = split_by_recording(entries, args.val_fraction, cfg.seed)
-    if not train:
-        raise D2EError("no training recordings left after the split", fix="pass more data or fewer --held-out games")
-    vocab = Vocabulary.default()
-    cfg.vocab_size = len(vocab)
-    spec = WindowSpec(frames=cfg.frames, stride=max(1, cfg.frames // 2), image_size=cfg.image_size,
-                      tau_ms=cfg.tau_ms, merge_motion_ms=cfg.merge_motion_ms, vks=list(cfg.keys))
-    train_ds = WindowDataset(train, spec, vocab)
-    cfg.keys = list(spec.vks)
-    val_ds = WindowDataset(val, WindowSpec(**{**spec.__dict__, "stride": cfg.frames}), vocab) if val else None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    split = {"train": [e.path for e in train], "val": [e.path for e in val],
-             "train_games": sorted({e.game for e in train}), "held_out_games": sorted(set(args.held_out or []))}
-    (out / "split.json").write_text(json.dumps(split, indent=1))
-    print(f"training {cfg.name} ({cfg.kind}) on {len(train)} recordings / {len(train_ds)} windows of "
-          f"{', '.join(split['train_games'])}; validating on {len(val)} recordings -> {out}", file=sys.stderr)
-    labels = {"vocab": vocab.to_json(), "vks": spec.vks}
-    summary = fit(cfg, train_ds, val_ds, out, labels=labels, pad_id=vocab.pad_id, screen_id=vocab.id(SCREEN),
-                  n_keys=len(spec.vks), num_workers=args.workers, accelerator=args.accelerator, devices=args.devices,
-                  strategy=args.strategy, num_nodes=args.num_nodes, progress=not args.quiet)
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    cfg, data, train = build_configs(args)
+    summary = train_idm(args.data, RunFolder(args.out), cfg, data, train, held_out=args.held_out or (),
+                        val_fraction=args.val_fraction, num_workers=args.workers, accelerator=args.accelerator,
+                        devices=args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
+                        progress=not args.quiet)
     print(json.dumps(summary, indent=1) if args.json else
           f"trained {summary['steps']} steps in {summary['seconds']:.0f} s ({summary['parameters']:,} parameters)"
-          f" -> {out}")
+          f" -> {args.out}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from capture.dataset import find_recordings
     from capture.storage import expand_inputs
+    from core.data.index import find_recordings
 
     from .evaluate import evaluate, evaluate_labels, render_markdown
 
@@ -118,17 +108,107 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace) -> int:
+    from core.data.frames import discover_videos
+
+    from .label import LabelOptions, foreign_outputs, run_local, run_ray, select_shard
+    from .predict import load_labeler, model_info
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    if args.threads:  # on a shared machine torch's one-thread-per-core default oversubscribes the CPU
+        import torch
+
+        torch.set_num_threads(args.threads)
+    videos = select_shard(discover_videos(args.inputs, args.glob), args.shard)
+    if not videos:
+        raise D2EError("no videos found", path=" ".join(args.inputs),
+                       fix="pass video files, folders, @list.txt or URLs (suffixes: mp4, mkv, webm, flv, mov...)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = model_info(args.model)
+    foreign = foreign_outputs(out, info)
+    if foreign and not args.replace:
+        raise D2EError(f"{len(foreign)} finished output(s) here were made by another model (e.g. {foreign[0]})",
+                       path=out, fix="use a new --out folder, or --replace to relabel them with this model")
+    opts = LabelOptions(segment_s=args.segment, skip_start_s=args.skip_start, skip_end_s=args.skip_end,
+                        min_motion=args.min_motion, image_size=info["image_size"], aspect=info["aspect"],
+                        copy_video=args.copy_video, owamcap=args.owamcap)
+    print(f"labeling {len(videos)} video(s) with {info['model_id']} ({info['kind']}, config {info['config_hash']})"
+          f" -> {out}", file=sys.stderr)
+    if args.ray:
+        model, device, batch = args.model, args.device, args.batch_size
+        summary = run_ray(videos, out, lambda: load_labeler(model, device=device, batch_size=batch), opts, info,
+                          address=args.ray_address, num_workers=args.workers,
+                          gpus_per_worker=1.0 if args.device.startswith("cuda") else 0.0)
+    else:
+        labeler = load_labeler(args.model, device=args.device, batch_size=args.batch_size)
+        summary = run_local(videos, out, labeler, opts, info, progress=not args.quiet)
+    report = {**asdict(summary), "realtime_factor": summary.realtime_factor}
+    (out / "run_summary.json").write_text(json.dumps(report, indent=1))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"done: {summary.labeled} labeled, {summary.skipped_done} already done, {summary.failed} failed; "
+              f"{summary.labeled_hours * 3600:.1f} s of video in {summary.seconds:.1f} s "
+              f"({summary.realtime_factor:.2f}x real time)")
+        for video, reason in summary.failures.items():
+            print(f"  failed: {video}: {reason}")
+    return 0
+
+
+def _verb(verbs: argparse._SubParsersAction, name: str, help_text: str, epilog: str) -> argparse.ArgumentParser:
+    return verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_label_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="video files, folders (recursive), @list.txt, or fsspec URLs/globs")
+    p.add_argument("--model", required=True, help="run folder from 'd2e idm train'")
+    p.add_argument("--out", required=True, help="output folder (one NAME.mcap + NAME.json per video)")
+    p.add_argument("--glob", help="only files whose name matches this pattern inside folders, e.g. '*.mp4'")
+    p.add_argument("--segment", type=float, default=120.0, help="segment length in seconds (default 120)")
+    p.add_argument("--skip-start", type=float, default=0.0, help="seconds to skip at the start of each video")
+    p.add_argument("--skip-end", type=float, default=0.0, help="seconds to skip at the end of each video")
+    p.add_argument("--min-motion", type=float, default=5.0,
+                   help="skip a segment as static (menu, pause) when fewer than this %% of its consecutive frames "
+                        "change visibly (default 5; 0 labels everything)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for inference (default: one per core; lower it when other jobs share the CPU)")
+    p.add_argument("--shard", help="i/N: label only every N-th video starting at i (deterministic)")
+    p.add_argument("--copy-video", action="store_true",
+                   help="copy each video beside its labels (default: reference it by absolute path or URL)")
+    p.add_argument("--owamcap", action="store_true",
+                   help="also write NAME.owa.mcap (OWAMcap, for OWA's tools; confidences stay in NAME.mcap)")
+    p.add_argument("--ray", action="store_true", help="run as a Ray Data pipeline (pip install 'd2e[ray]')")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers (each loads the model once)")
+    p.add_argument("--replace", action="store_true",
+                   help="relabel outputs in --out that another model made (default: refuse, to keep them)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.set_defaults(func=cmd_label)
+
+
+def add_label_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    """``d2e label``: the alias of ``d2e idm label``."""
+    p = _verb(sub, name, help_text, LABEL_EXAMPLES)
+    add_label_arguments(p)
+    return p
+
+
 def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    t = verbs.add_parser("train", help="train an IDM (resumes when --out holds a run)", epilog=EXAMPLES,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = _verb(verbs, "train", "train an IDM (resumes when --out holds a run)", EXAMPLES)
     t.add_argument("data", nargs="+", help="recordings: files, folders, @list.txt or fsspec URLs")
-    t.add_argument("--out", required=True, help="run folder (checkpoint, logs, config, split)")
+    t.add_argument("--out", required=True, help="run folder (weights, configs, split, logs)")
     t.add_argument("--preset", default="tiny", choices=["tiny", "base", "large"], help="model size (default tiny)")
-    t.add_argument("--config", help="a config.json to start from (instead of a preset)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    t.add_argument("--config", help="a JSON file of settings to start from (instead of a preset)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a model, data or training setting (repeatable), e.g. max_steps=4000, tau_ms=150")
     t.add_argument("--kind", choices=["events", "ticks"], help="events (D2E-style) or ticks (VPT-style baseline)")
     t.add_argument("--held-out", nargs="+", metavar="GAME", help="leave these games out of training (validate on them)")
     t.add_argument("--val-fraction", type=float, default=0.2, help="share of recordings for validation")
@@ -141,8 +221,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
     t.set_defaults(func=cmd_train)
-    e = verbs.add_parser("eval", help="score a model and the baselines per game", epilog=EXAMPLES,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    e = _verb(verbs, "eval", "score a model and the baselines per game", EXAMPLES)
     e.add_argument("data", nargs="+", help="recordings with ground truth")
     e.add_argument("--model", help="run folder from 'd2e idm train' (omit to score only the baselines)")
     e.add_argument("--labels", help="instead of a model: score the 'd2e label' outputs in this folder against "
@@ -154,4 +233,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     e.add_argument("--markdown", help="write the per-game tables as Markdown here")
     e.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     e.set_defaults(func=cmd_eval)
+    add_label_arguments(_verb(verbs, "label", "pseudo-label gameplay videos with an IDM (also: d2e label)",
+                              LABEL_EXAMPLES))
     return p

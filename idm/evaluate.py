@@ -10,7 +10,6 @@ For Atari games the per-tick exact-action accuracy is shown next to its identifi
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,18 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from capture.dataset import (
-    GRID_NS,
-    RecordingEntry,
-    WindowDataset,
-    WindowSpec,
-    game_of,
-    index_recordings,
-    tick_labels,
-)
 from capture.errors import D2EError
 from capture.format import RecordingReader
 from capture.schema import KeyboardEvent
+from core.config import DataConfig
+from core.data.dataset import WindowDataset
+from core.data.index import RecordingEntry, game_of, index_recordings, keys_of
+from core.grid import TICK_NS, TICKS_PER_SECOND
+from core.run import RunFolder
+from core.ticks import tick_labels
 
 from .baselines import MajorityBaseline, OpticalFlowMouse, frame_shifts, predict_nothing
 from .metrics import Window, aggregate, evaluate_events
@@ -51,15 +47,14 @@ class RecordingFrames:
     truth: list[Any]
 
 
-def load_frames(entry: RecordingEntry, size: int, max_seconds: float | None = None) -> RecordingFrames:
-    """Every grid frame of a recording at the model's size, and its true input events."""
-    n = entry.grid_len if max_seconds is None else min(entry.grid_len, int(max_seconds * 20))
-    ds = WindowDataset([entry], WindowSpec(frames=n, image_size=size))
-    sample = ds[0]
+def load_frames(entry: RecordingEntry, data: DataConfig, max_seconds: float | None = None) -> RecordingFrames:
+    """Every grid frame of a recording prepared as the model's data config says, and its true input events."""
+    n = entry.grid_len if max_seconds is None else min(entry.grid_len, int(max_seconds * TICKS_PER_SECOND))
+    times, frames = WindowDataset([entry], data).frames(0, 0, n)
     with RecordingReader(entry.path) as r:
-        end = int(sample["times"][-1]) + GRID_NS
+        end = int(times[-1]) + TICK_NS
         truth = [m for m in r.iter(topics=["keyboard", "mouse", "mouse/raw"]) if m.t_ns < end]
-    return RecordingFrames(entry, [int(t) for t in sample["times"]], sample["frames"], truth)
+    return RecordingFrames(entry, [int(t) for t in times], frames, truth)
 
 
 def tick_exact_accuracy(truth: list[Any], pred: list[Any], window: Window, vks: list[int]) -> float | None:
@@ -72,7 +67,7 @@ def tick_exact_accuracy(truth: list[Any], pred: list[Any], window: Window, vks: 
 
 
 def score(rec: RecordingFrames, pred: list[Any], vks: list[int]) -> dict[str, float | None]:
-    window = Window(rec.times[0], rec.times[-1] + GRID_NS)
+    window = Window(rec.times[0], rec.times[-1] + TICK_NS)
     truth = [e for e in rec.truth if e.t_ns >= window.start_ns]
     result = evaluate_events(truth, pred, window)
     result["tick_exact_accuracy"] = tick_exact_accuracy(rec.truth, pred, window, vks)
@@ -93,36 +88,32 @@ def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[Majorit
 
 
 def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True, max_seconds: float | None = None,
-             device: str = "auto", labeler=None, image_size: int | None = None) -> dict[str, Any]:
-    """Per-recording and per-game scores of the model (if given) and the baselines, JSON-ready."""
-    from . import checkpoint
+             device: str = "auto", labeler=None, data: DataConfig | None = None) -> dict[str, Any]:
+    """Per-recording and per-game scores of the model (if given) and the baselines, JSON-ready.
 
+    Frames are prepared with the model's own data config (or ``data``; default: 64 px, stretched)."""
     info: dict[str, Any] = {}
     seen: set[str] = set()
     train_paths: list[str] = []
-    vks: list[int] = []
+    data = data or DataConfig()
     if model_dir is not None:
-        cfg = checkpoint.load_config(model_dir)
-        labels = checkpoint.load_labels(model_dir)
-        vks = list(labels.get("vks") or cfg.keys)
-        image_size = cfg.image_size
-        split_file = Path(model_dir) / "split.json"
-        if split_file.exists():
-            split = json.loads(split_file.read_text())
-            seen, train_paths = set(split.get("train_games", [])), split.get("train", [])
-        if labeler is None:
-            from .labeler import load_labeler
+        from .config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig
+        from .predict import load_labeler, model_info
 
+        run = RunFolder(model_dir)
+        cfg, data, _train = run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)
+        split = run.split()
+        seen, train_paths = set(split.get("train_games", [])), split.get("train", [])
+        if labeler is None:
             labeler = load_labeler(model_dir, device=device)
-        info = {"model": model_dir, "model_id": cfg.name, "kind": cfg.kind, "config_hash": cfg.hash()}
-    size = image_size or 64
+        info = {"model": model_dir, "model_id": cfg.name, "kind": cfg.kind,
+                "config_hash": model_info(model_dir)["config_hash"]}
     entries = index_recordings(paths)
-    if not vks:
-        vks = sorted({vk for e in entries for vk in e.vks})
-    recs = [load_frames(e, size, max_seconds) for e in entries]
+    vks = list(data.keys) or keys_of(entries)
+    recs = [load_frames(e, data, max_seconds) for e in entries]
     methods: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     if baselines:
-        fit_on = [load_frames(e, size, max_seconds) for e in index_recordings(train_paths)] if train_paths else recs
+        fit_on = [load_frames(e, data, max_seconds) for e in index_recordings(train_paths)] if train_paths else recs
         majority, flow = fit_baselines(fit_on, vks)
         info["baselines_fitted_on"] = "training recordings" if train_paths else "evaluated recordings (favours them)"
         info["optical_flow_scale"] = flow.scale

@@ -32,8 +32,8 @@ from capture.errors import D2EError
 from capture.format import RecordingWriter
 from capture.schema import TOPIC_TO_TYPE, LabelConfidence, RecordingMeta, ScreenFrame, to_row
 from capture.storage import atomic_output
-
-from .sources import VideoProbe, grid_frames, probe
+from core.data.frames import VideoProbe, grid_frames, probe
+from core.grid import TICKS_PER_SECOND
 
 log = logging.getLogger("d2e.label")
 
@@ -49,8 +49,8 @@ class LabelOptions:
     skip_start_s: float = 0.0
     skip_end_s: float = 0.0
     min_motion: float = 5.0  # % of frame pairs that must change visibly, else the segment is static
-    fps: float = 20.0
-    image_size: int = 64
+    image_size: int = 64  # frames are prepared as the model's data config says
+    aspect: str = "stretch"
     copy_video: bool = False
     owamcap: bool = False
 
@@ -106,7 +106,7 @@ Decoded = tuple[list[int], list[int], np.ndarray | None]  # grid times, source p
 def decode_segment(video: str, seg: tuple[float, float], opts: LabelOptions) -> Decoded:
     """Frames of one segment on the model grid (runs on a helper thread, ahead of inference)."""
     times, pts, frames = [], [], []
-    for t, p, f in grid_frames(video, opts.image_size, fps=opts.fps, start_s=seg[0], end_s=seg[1]):
+    for t, p, f in grid_frames(video, opts.image_size, opts.aspect, start_s=seg[0], end_s=seg[1]):
         times.append(t)
         pts.append(p)
         frames.append(f)
@@ -206,7 +206,7 @@ def _assemble(video: str, info: VideoProbe, results: list[dict[str, Any]], segs:
         with atomic_output(copy, overwrite=True) as tmp, open_read(video) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         uri = copy.name
-    meta = RecordingMeta(source="pseudo-label", fps=opts.fps, monotonic_start_ns=0, wall_start_ns=0,
+    meta = RecordingMeta(source="pseudo-label", fps=TICKS_PER_SECOND, monotonic_start_ns=0, wall_start_ns=0,
                          capture_region={"x": 0, "y": 0, "width": info.width, "height": info.height},
                          video={"file": uri, "codec": info.codec, "model_frame_size": opts.image_size},
                          extra={"pseudo_label": True, **model_info, "source_video": video})

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from capture.schema import BUTTON_FLAGS, KeyboardEvent, MouseEvent, RawMouseEvent
-from capture.ticks import down_intervals, held_per_tick
+from core.grid import TICK_NS
+from core.ticks import down_intervals, held_per_tick
 
-BIN_NS = 50_000_000
+BIN_NS = TICK_NS  # D2E's metric bins are the grid's ticks
 TOLERANCE_NS = 50_000_000
 _FLAG_TO_BUTTON = {flag: (name, action) for name, flags in BUTTON_FLAGS.items()
                    for flag, action in zip(flags, ("press", "release"), strict=True)}
@@ -120,7 +121,7 @@ def mouse_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | None
 
 def key_state_ticks(items: Sequence[tuple[int, str, str]], window: Window, keys: Sequence[str]) -> np.ndarray:
     """(n_ticks, n_keys) key-down state per tick; a key down at any time within a tick counts as down
-    (the same rule as the training labels, ``capture.ticks``)."""
+    (the same rule as the training labels, ``core.ticks``)."""
     intervals = down_intervals((t, int(key), action == "press") for t, key, action in sorted(items))
     return held_per_tick(intervals, [int(k) for k in keys], window.start_ns, window.n_bins, BIN_NS)
 

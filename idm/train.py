@@ -1,72 +1,55 @@
-"""Training an IDM with Lightning: resumable runs in one folder, DDP/FSDP/precision passed through.
+"""Training an IDM: recordings in, a run folder out (``d2e idm train`` is a thin layer over ``train_idm``).
 
-The run folder is the checkpoint: ``config.json`` + ``model.safetensors`` + ``labels.json`` (vocabulary
-or key list) at the end, ``training_state/last.ckpt`` (weights + optimiser + step) while training, and
-``logs/`` (CSV metrics). Calling ``fit`` again on the same folder resumes from ``last.ckpt``.
+Indexes the recordings, splits them (leave-games-out or by recording), fixes the key columns from the
+training recordings, builds the window datasets and the model, and hands them to ``core.train.fit``. Every
+setting goes into the run folder first (``core.run``), so a rerun with the same folder resumes.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import sys
+from collections.abc import Sequence
 from typing import Any
 
-import torch
-from torch.utils.data import DataLoader, Dataset
+from capture.errors import D2EError
+from core.config import DataConfig, TrainConfig
+from core.data.dataset import WindowDataset
+from core.data.index import find_recordings, index_recordings, keys_of, split_by_game, split_by_recording
+from core.run import RunFolder
+from core.tokens import Vocabulary
 
-from capture.dataset import make_loader as data_loader
-
-from . import checkpoint
 from .config import IDMConfig
 from .model import build_model
 
 
-def make_loader(ds: Dataset, cfg: IDMConfig, pad_id: int, *, shuffle: bool, num_workers: int) -> DataLoader:
-    return data_loader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=num_workers, pad_id=pad_id,
-                       seed=cfg.seed)
+def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: DataConfig, train: TrainConfig, *,
+              held_out: Sequence[str] = (), val_fraction: float = 0.2, num_workers: int = 0,
+              accelerator: str = "auto", devices: Any = "auto", strategy: str = "auto", num_nodes: int = 1,
+              progress: bool = True, log: Any = sys.stderr) -> dict[str, Any]:
+    """Train (or resume) an IDM on ``data_paths`` into ``run``; returns the training summary."""
+    from core.train import fit
 
-
-def fit(cfg: IDMConfig, train_ds: Dataset, val_ds: Dataset | None, out_dir: str | Path, *,
-        labels: dict[str, Any], pad_id: int = 0, screen_id: int | None = None, n_keys: int = 0, num_workers: int = 0,
-        accelerator: str = "auto", devices: Any = "auto", strategy: str = "auto", num_nodes: int = 1,
-        progress: bool = True, val_every: int | None = None) -> dict[str, Any]:
-    """Train (or resume) into ``out_dir``; returns a summary with time, steps and last metrics."""
-    import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.loggers import CSVLogger
-
-    from .lightning import LitIDM
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model = build_model(cfg, pad_id=pad_id, n_keys=n_keys, screen_id=screen_id)
-    if cfg.compile:
-        model = torch.compile(model)  # type: ignore[assignment]
-    lit = LitIDM(model, cfg)
-    state_dir = out / "training_state"
-    last = state_dir / "last.ckpt"
-    trainer = pl.Trainer(
-        max_steps=cfg.max_steps, precision=cfg.precision, accelerator=accelerator, devices=devices,
-        # a resumed run logs to the next logs/version_N instead of overwriting the first
-        strategy=strategy, num_nodes=num_nodes, logger=CSVLogger(out, name="logs"),
-        callbacks=[ModelCheckpoint(dirpath=state_dir, save_last=True, every_n_train_steps=max(1, cfg.max_steps // 10),
-                                   save_top_k=0)],
-        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=10, gradient_clip_val=1.0,
-        val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
-        num_sanity_val_steps=0)
-    train_loader = make_loader(train_ds, cfg, pad_id, shuffle=True, num_workers=num_workers)
-    val_loader = make_loader(val_ds, cfg, pad_id, shuffle=False, num_workers=0) if val_ds is not None else None
-    t0 = time.perf_counter()
-    trainer.fit(lit, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
-    seconds = time.perf_counter() - t0
-    raw = model._orig_mod if hasattr(model, "_orig_mod") else model
-    if trainer.is_global_zero:
-        checkpoint.save(out, raw, cfg, labels)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    return {"steps": trainer.global_step, "seconds": seconds, "metrics": metrics, "out": str(out),
-            "parameters": sum(p.numel() for p in raw.parameters())}
-
-
-__all__ = ["fit", "make_loader"]
+    entries = index_recordings(find_recordings(data_paths))
+    if held_out:
+        train_set, val_set = split_by_game(entries, held_out)
+    else:
+        train_set, val_set = split_by_recording(entries, val_fraction, train.seed)
+    if not train_set:
+        raise D2EError("no training recordings left after the split", fix="pass more data or fewer --held-out games")
+    if not data.keys:
+        data.keys = keys_of(train_set)
+    vocab = Vocabulary.default()
+    cfg.vocab_size = len(vocab)
+    run.save_configs(cfg, data, train)
+    run.save_vocab(vocab)
+    train_games = sorted({e.game for e in train_set})
+    run.save_split([e.path for e in train_set], [e.path for e in val_set], train_games, list(held_out))
+    train_ds = WindowDataset(train_set, data, vocab, stride=data.train_stride)
+    val_ds = WindowDataset(val_set, data, vocab) if val_set else None
+    if log is not None:
+        print(f"training {cfg.name} ({cfg.kind}) on {len(train_set)} recordings / {len(train_ds)} windows of "
+              f"{', '.join(train_games)}; validating on {len(val_set)} recordings -> {run.path}", file=log)
+    return fit(lambda: build_model(cfg, data, vocab), train, train_ds, val_ds, run, pad_id=vocab.pad_id,
+               num_workers=num_workers, accelerator=accelerator, devices=devices, strategy=strategy,
+               num_nodes=num_nodes, progress=progress, desc=f"training {cfg.kind} IDM",
+               config_hash=cfg.hash())

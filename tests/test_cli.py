@@ -134,19 +134,3 @@ def test_recover_cli_on_truncated_copy(sample_recording: Path, tmp_path: Path) -
     assert report["video_output"].endswith("cut.recovered.mkv")
     assert d2e("validate", report["output"]).returncode == 0
     assert cut.read_bytes() == data[: int(len(data) * 0.6)]  # the original is untouched
-
-
-def test_convert_to_vpt(sample_recording: Path, tmp_path: Path) -> None:
-    out = d2e("convert", str(sample_recording), "--to", "vpt", "-o", str(tmp_path / "v.mp4"))
-    assert out.returncode == 0, out.stderr
-    ticks = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
-    from capture.video import VideoReader
-
-    with VideoReader(tmp_path / "v.mp4") as v:
-        assert v.info().frames == len(ticks) == 60
-    with RecordingReader(sample_recording) as r:
-        raw = list(r.iter(topics=["mouse/raw"]))
-        start = next(iter(r.iter(topics=["screen"]))).t_ns
-    total_dx = sum(m.dx for m in raw if start <= m.t_ns < start + 60 * 50_000_000)
-    assert sum(t["mouse"]["dx"] for t in ticks) == total_dx
-    assert all(k.startswith("key.keyboard.") for t in ticks for k in t["keyboard"]["keys"])

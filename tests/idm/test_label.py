@@ -15,20 +15,10 @@ torch = pytest.importorskip("torch")
 from capture.format import RecordingReader  # noqa: E402
 from capture.synthetic import pattern_frame, write_synthetic_recording  # noqa: E402
 from capture.video import VideoWriter  # noqa: E402
-from idm import checkpoint  # noqa: E402
-from idm.config import IDMConfig  # noqa: E402
 from idm.label import LabelOptions, label_video, run_local, select_shard  # noqa: E402
-from idm.labeler import load_labeler, model_info  # noqa: E402
-from idm.model import TickIDM  # noqa: E402
+from idm.predict import load_labeler, model_info  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def tick_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    cfg = IDMConfig(kind="ticks", image_size=32, frames=4, d_model=32, heads=2, encoder_layers=1, keys=[0x57, 0x41])
-    checkpoint.save(folder, TickIDM(cfg, 2), cfg, {"vks": [0x57, 0x41]})
-    return folder
+from .conftest import write_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +138,7 @@ def test_labels_of_another_model_are_kept_unless_replace(videos: Path, tick_mode
     [first] = [p for p in out.glob("*.json") if p.name != "run_summary.json"]
     made_by = json.loads(first.read_text())["model"]["weights_hash"]
     other = tmp_path / "retrained"  # same config, other weights: another model
-    torch.manual_seed(1)
-    cfg = checkpoint.load_config(tick_model)
-    checkpoint.save(other, TickIDM(cfg, 2), cfg, {"vks": [0x57, 0x41]})
+    write_run(other, seed=1)
     refused = _run(clip, "--model", str(other), "--out", str(out), "--quiet")
     assert refused.returncode == 2 and "made by another model" in refused.stderr and "--replace" in refused.stderr
     assert json.loads(first.read_text())["model"]["weights_hash"] == made_by  # untouched
@@ -161,7 +149,9 @@ def test_labels_of_another_model_are_kept_unless_replace(videos: Path, tick_mode
 def test_outputs_feed_the_training_dataset(videos: Path, tick_model: Path, tmp_path: Path) -> None:
     """Pseudo-labels are ordinary recordings: the dataset layer serves windows from them, with frames
     decoded from the referenced source video (not copied) and labels from the predicted events."""
-    from capture.dataset import WindowDataset, WindowSpec, index_recordings
+    from core.config import DataConfig
+    from core.data.dataset import WindowDataset
+    from core.data.index import index_recordings
 
     out = tmp_path / "labels"
     run = _run(str(videos / "clip30fps.mp4"), "--model", str(tick_model), "--out", str(out), "--quiet")
@@ -169,7 +159,7 @@ def test_outputs_feed_the_training_dataset(videos: Path, tick_model: Path, tmp_p
     [mcap] = out.glob("*.mcap")
     assert not list(out.glob("*.mkv")) and not list(out.glob("*.mp4"))
     entries = index_recordings([str(mcap)])
-    ds = WindowDataset(entries, WindowSpec(frames=8, image_size=32, vks=[0x57, 0x41]))
+    ds = WindowDataset(entries, DataConfig(frames=8, image_size=32, keys=[0x57, 0x41]))
     assert len(ds) == 75 * 20 // 30 // 8
     window = ds[1]
     assert window["frames"].shape == (8, 32, 32, 3) and window["frames"].std() > 10  # real pixels

@@ -10,27 +10,41 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from capture.errors import D2EError  # noqa: E402
-from idm import checkpoint  # noqa: E402
-from idm.config import IDMConfig, preset  # noqa: E402
-from idm.model import (  # noqa: E402
-    BUTTONS,
-    FRAMES,
-    KEYS,
-    MOUSE,
-    TOKENS,
-    EventIDM,
-    GroundingBias,
-    MotionCue,
-    TickIDM,
-    mu_law_bin,
-    mu_law_value,
-)
+from core.data.dataset import FRAMES, TOKENS  # noqa: E402
+from core.nn.heads import BUTTONS, KEYS, MOUSE, mu_law_bin, mu_law_value  # noqa: E402
+from core.nn.motion import MotionCue  # noqa: E402
+from core.run import RunFolder  # noqa: E402
+from core.tokens import Vocabulary  # noqa: E402
+from idm.config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig, configs_from, preset  # noqa: E402
+from idm.model import EventIDM, GroundingBias, TickIDM  # noqa: E402
+
+V = Vocabulary.default()
+
+
+def _cfgs(**kw):
+    base = dict(image_size=32, frames=4, d_model=32, heads=2, encoder_layers=1, decoder_layers=1, max_tokens=64,
+                dropout=0.0)
+    return configs_from({**base, **kw})
 
 
 def _cfg(**kw) -> IDMConfig:
-    base = dict(image_size=32, frames=4, d_model=32, heads=2, encoder_layers=1, decoder_layers=1, max_tokens=64,
-                vocab_size=40, dropout=0.0)
-    return IDMConfig(**{**base, **kw})
+    return _cfgs(**kw)[0]
+
+
+def _events(**kw) -> EventIDM:
+    cfg, data, _train = _cfgs(**kw)
+    return EventIDM(cfg, data, V)
+
+
+def _ticks(**kw) -> TickIDM:
+    cfg, data, _train = _cfgs(kind="ticks", **kw)
+    return TickIDM(cfg, data)
+
+
+def _generate(model: EventIDM, frames, prefix, grammar, **kw):
+    """One window through the batched decoder."""
+    [(ids, probs)] = model.generate_batch(model.encoder(frames), prefix, [grammar], **kw)
+    return ids, probs
 
 
 def _frames(b: int, t: int, s: int) -> torch.Tensor:
@@ -39,8 +53,7 @@ def _frames(b: int, t: int, s: int) -> torch.Tensor:
 
 def test_event_idm_learns_a_fixed_sequence() -> None:
     torch.manual_seed(0)
-    cfg = _cfg()
-    model = EventIDM(cfg, pad_id=0)
+    model = _events()
     batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 7, 8, 2, 0, 0], [1, 9, 9, 3, 2, 0, 0, 0]])}
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
@@ -52,13 +65,13 @@ def test_event_idm_learns_a_fixed_sequence() -> None:
         first = first if first is not None else metrics["loss"]
     assert metrics["loss"] < first / 4 and metrics["token_acc"] > 0.9
     model.eval()
-    out, probs = model.generate(batch[FRAMES][:1], [1], lambda toks: None if toks[-1] == 2 else list(range(1, 40)),
-                                max_new=10)
+    out, probs = _generate(model, batch[FRAMES][:1], [1], lambda toks: None if toks[-1] == 2 else list(range(1, 40)),
+                           max_new=10)
     assert out == [1, 5, 6, 7, 8, 2] and all(0 < p <= 1 for p in probs)
 
 
 def test_windows_longer_than_max_tokens_are_reported_not_silently_cut() -> None:
-    model = EventIDM(_cfg(max_tokens=6), pad_id=0)
+    model = _events(max_tokens=6)
     batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 7, 8, 9, 3, 2], [1, 9, 3, 2, 0, 0, 0, 0]])}
     with pytest.warns(UserWarning, match="1 of 2 windows have more than max_tokens=6"):
         _loss, metrics = model(batch)
@@ -70,7 +83,7 @@ def test_windows_longer_than_max_tokens_are_reported_not_silently_cut() -> None:
 def test_event_type_tokens_weigh_more_in_the_loss_when_asked() -> None:
     """The token after <EVENT_START> (id 3) counts ``event_type_weight`` times; the logged token loss stays plain."""
     torch.manual_seed(0)
-    model = EventIDM(_cfg(event_type_weight=4.0), pad_id=0)
+    model = _events(event_type_weight=4.0)
     batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 3, 5, 6, 3, 9, 2], [1, 3, 7, 2, 0, 0, 0]])}
     loss, metrics = model(batch)
     target = batch[TOKENS][:, 1:]
@@ -86,8 +99,8 @@ def test_event_type_tokens_weigh_more_in_the_loss_when_asked() -> None:
 def test_tick_context_gives_each_token_the_frames_that_show_its_event(tau_ms: int, rows: list[int]) -> None:
     """With NEP-tau 100 ms a token of frame i reads frames i-2 and i-1; with tau 0, frames i and i+1."""
     torch.manual_seed(0)
-    cfg = _cfg(frames=4, keys=[65, 68], tick_context=True, tau_ms=tau_ms)
-    model = EventIDM(cfg, pad_id=0).eval()
+    model = _events(frames=4, keys=[65, 68], tick_context=True, tau_ms=tau_ms).eval()
+    cfg = model.cfg
     memory = torch.randn(1, 4 * cfg.patch_grid ** 2, cfg.d_model)
     changed = memory.clone()
     patches = cfg.patch_grid ** 2
@@ -100,8 +113,7 @@ def test_tick_context_gives_each_token_the_frames_that_show_its_event(tau_ms: in
 
 
 def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
-    cfg = _cfg(keys=[65, 68], tick_aux_weight=0.5)
-    model = EventIDM(cfg, pad_id=0)
+    model = _events(keys=[65, 68], tick_aux_weight=0.5)
     batch = {FRAMES: _frames(2, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 2], [1, 9, 2, 0]]),
              KEYS: torch.zeros(2, 4, 2, dtype=torch.bool), BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool),
              MOUSE: torch.tensor([[[3, -1], [0, 0], [40, 2], [-200, 7]]] * 2)}
@@ -113,15 +125,15 @@ def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
     assert model.ticks.mouse.weight.grad.abs().sum() > 0
     _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
     assert "mouse_loss" not in metrics
-    assert not any(name.startswith("ticks.") for name in EventIDM(_cfg(tick_aux_weight=0.0, mouse_value_head=False),
-                                                                  pad_id=0).state_dict())
+    assert not any(name.startswith("ticks.") for name in _events(tick_aux_weight=0.0,
+                                                                 mouse_value_head=False).state_dict())
     with pytest.raises(D2EError, match="mouse_value_head=false"):
         _cfg(tick_aux_weight=0.0)
 
 
 def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift() -> None:
     torch.manual_seed(0)
-    model = EventIDM(_cfg(keys=[65], motion_cue_peak=True, motion_cue_peak_global=True), pad_id=0)
+    model = _events(keys=[65], motion_cue_peak=True, motion_cue_peak_global=True)
     frames = _frames(2, 4, 32)
     batch = {FRAMES: frames, TOKENS: torch.tensor([[1, 5, 6, 2], [1, 9, 2, 0]]),
              KEYS: torch.zeros(2, 4, 1, dtype=torch.bool), BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool),
@@ -140,12 +152,12 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
     loss.backward()
     assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.weight.grad.abs().sum() > 0
-    assert EventIDM(_cfg(mouse_value_head=False), pad_id=0).mouse_values(memory, shift) is None
+    assert _events(mouse_value_head=False).mouse_values(memory, shift) is None
 
 
 def test_the_mouse_value_head_can_read_the_image_shift_alone() -> None:
     torch.manual_seed(0)
-    model = EventIDM(_cfg(keys=[65], mouse_value_features=False), pad_id=0)
+    model = _events(keys=[65], mouse_value_features=False)
     assert model.ticks.value is None and not any(k.startswith("ticks.value.") for k in model.state_dict())
     frames = _frames(2, 4, 32)
     with torch.no_grad():
@@ -159,21 +171,20 @@ def test_the_mouse_value_head_can_read_the_image_shift_alone() -> None:
 
 def test_grounding_bias_points_each_token_at_the_frames_that_show_its_event() -> None:
     # tau 100 ms = 2 frames: an event written after frame 5's screen event happened between frames 3 and 4
-    bias = GroundingBias(_cfg(heads=4, patch_grid=2, tau_ms=100))(torch.tensor([[5, 0]]), memory_len=8 * 4)
+    bias = GroundingBias(heads=4, patches=4, tau_ms=100)(torch.tensor([[5, 0]]), memory_len=8 * 4)
     assert bias.shape == (1, 4, 2, 32)
     per_frame = bias[0, :, :, ::4]  # one value per frame (its 4 patch tokens share it)
     assert per_frame[0, 0].topk(2).indices.sort().values.tolist() == [3, 4]
     torch.testing.assert_close(per_frame[0, 0, 3], per_frame[0, 0, 4])
     assert per_frame[0, 1].argmax() == 0  # frame 0's tokens: the window start is the nearest frame
     assert per_frame[:3].std(-1).gt(0).all() and per_frame[3].eq(0).all()  # three local heads, one global
-    assert GroundingBias(_cfg(heads=4, patch_grid=1, tau_ms=0))(torch.tensor([[5]]), 8)[0, 0, 0].topk(2).indices.sort(
+    assert GroundingBias(heads=4, patches=1, tau_ms=0)(torch.tensor([[5]]), 8)[0, 0, 0].topk(2).indices.sort(
     ).values.tolist() == [5, 6]  # without NEP-tau: the frame itself and the next one
 
 
 def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by_one() -> None:
     torch.manual_seed(1)
-    cfg = _cfg(decoder_layers=2, frames=4, frame_context=True, tick_context=True, keys=[65, 68])  # cached tables too
-    model = EventIDM(cfg, pad_id=0).eval()
+    model = _events(decoder_layers=2, frames=4, frame_context=True, tick_context=True, keys=[65, 68]).eval()
     frames = _frames(3, 4, 32)
     tokens = torch.randint(1, 40, (3, 20), generator=torch.Generator().manual_seed(2))
     tokens[:, [3, 9, 14]] = model.screen_id  # tokens of several frames: each row's frame context moves on
@@ -192,7 +203,7 @@ def test_kv_cache_steps_match_the_full_decoder_and_batched_greedy_matches_one_by
     batched = model.generate_batch(memory, [1], [grammar] * 3)
     for row in range(3):
         ids, probs = batched[row]
-        alone_ids, alone_probs = model.generate(frames[row:row + 1], [1], grammar)
+        alone_ids, alone_probs = _generate(model, frames[row:row + 1], [1], grammar)
         assert alone_ids == ids and alone_probs == pytest.approx(probs, abs=1e-5)
         # greedy reference without the cache: argmax of the full decoder over the allowed tokens
         for i in range(1, len(ids)):
@@ -248,8 +259,7 @@ def test_motion_cue_peak_resolves_shifts_below_a_pixel(shift: float) -> None:
 
 def test_tick_idm_step_and_mu_law() -> None:
     torch.manual_seed(0)
-    cfg = _cfg(kind="ticks", keys=[0x57, 0x41])
-    model = TickIDM(cfg, n_keys=2)
+    model = _ticks(keys=[0x57, 0x41])
     batch = {FRAMES: _frames(2, 4, 32), KEYS: torch.zeros(2, 4, 2, dtype=torch.bool),
              BUTTONS: torch.zeros(2, 4, 5, dtype=torch.bool), MOUSE: torch.tensor([[[3.0, -1]] * 4] * 2)}
     loss, metrics = model(batch)
@@ -263,19 +273,20 @@ def test_tick_idm_step_and_mu_law() -> None:
 
 @pytest.mark.parametrize("kind", ["events", "ticks"])
 def test_save_load_is_bit_exact(tmp_path: Path, kind: str) -> None:
-    cfg = _cfg(kind=kind, keys=[1, 2, 3])
-    model = EventIDM(cfg, 0) if kind == "events" else TickIDM(cfg, 3)
-    checkpoint.save(tmp_path, model, cfg, {"vks": [1, 2, 3]})
-    cfg2 = checkpoint.load_config(tmp_path)
-    assert cfg2 == cfg
-    model2 = EventIDM(cfg2, 0) if kind == "events" else TickIDM(cfg2, 3)
-    checkpoint.load_state(tmp_path, model2)
+    cfg, data, train = _cfgs(kind=kind, keys=[1, 2, 3])
+    model = EventIDM(cfg, data, V) if kind == "events" else TickIDM(cfg, data)
+    run = RunFolder(tmp_path)
+    run.save_configs(cfg, data, train)
+    run.save_weights(model)
+    cfg2, data2, train2 = run.load_configs(IDMConfig)
+    assert (cfg2, data2, train2) == (cfg, data, train)
+    model2 = EventIDM(cfg2, data2, V) if kind == "events" else TickIDM(cfg2, data2)
+    run.load_weights(model2)
     for (n1, p1), (n2, p2) in zip(model.state_dict().items(), model2.state_dict().items(), strict=True):
         assert n1 == n2 and torch.equal(p1, p2)
-    assert checkpoint.load_labels(tmp_path) == {"vks": [1, 2, 3]}
-    wrong = TickIDM(_cfg(kind="ticks", d_model=64), 3) if kind == "ticks" else EventIDM(_cfg(d_model=64), 0)
+    wrong = _ticks(d_model=64, keys=[1, 2, 3]) if kind == "ticks" else _events(d_model=64)
     with pytest.raises(Exception):  # noqa: B017 - shape mismatch is torch's own error
-        checkpoint.load_state(tmp_path, wrong)
+        run.load_weights(wrong)
 
 
 def test_config_validation_names_the_problem(tmp_path: Path) -> None:
@@ -283,24 +294,60 @@ def test_config_validation_names_the_problem(tmp_path: Path) -> None:
         IDMConfig(d_model=30, heads=4)
     with pytest.raises(D2EError, match="encoder_path"):
         IDMConfig(encoder="pretrained")
+    with pytest.raises(D2EError, match="unknown config field 'bogus'"):
+        configs_from({"d_model": 32, "bogus": 1})
     (tmp_path / "config.json").write_text('{"d_model": 32, "bogus": 1}')
-    with pytest.raises(D2EError, match="unknown config fields"):
-        IDMConfig.load(tmp_path)
-    assert preset("base").precision == "bf16-mixed"
+    with pytest.raises(D2EError, match="unknown config field 'bogus'"):
+        RunFolder(tmp_path).load_configs(IDMConfig)
+    assert preset("base")[2].precision == "bf16-mixed" and preset("base")[1].image_size == 128
+
+
+LEGACY_CONFIG = {  # a config.json as 'd2e idm train' wrote it before the configs were split (2026-12-02)
+    "name": "idm-tiny", "kind": "events", "encoder": "cnn", "encoder_path": None, "image_size": 64, "frames": 8,
+    "patch_grid": 4, "motion_input": True, "motion_cue_radius": 4, "motion_cue_peak": True,
+    "motion_cue_peak_global": True, "frame_context": False, "grounding_bias": True, "tick_aux_weight": 1.0,
+    "tick_context": False, "mouse_value_head": True, "mouse_value_features": True, "event_type_weight": 1.0,
+    "d_model": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "dropout": 0.1, "max_tokens": 768,
+    "tau_ms": 100, "merge_motion_ms": 50, "mouse_bins": 11, "mouse_max": 400, "keys": [32, 37, 39, 65],
+    "lr": 0.0003, "weight_decay": 0.01, "batch_size": 8, "max_steps": 40, "warmup_steps": 100, "precision": "32",
+    "compile": False, "seed": 0, "vocab_size": 298}
+
+
+def test_an_old_run_folder_loads_and_labels_as_before(tmp_path: Path) -> None:
+    """One flat config.json and the vocabulary and keys in labels.json, as older runs wrote them."""
+    import json
+
+    from idm.predict import load_model
+
+    cfg, data, _train = configs_from(LEGACY_CONFIG)
+    torch.manual_seed(0)
+    model = EventIDM(cfg, data, V)
+    old = RunFolder(tmp_path)
+    old.save_weights(model)  # the parameter names did not change with the split
+    (tmp_path / "config.json").write_text(json.dumps(LEGACY_CONFIG))
+    (tmp_path / "labels.json").write_text(json.dumps({"vocab": V.to_json(), "vks": [32, 37, 39, 65]}))
+    loaded, cfg2, data2, vocab = load_model(tmp_path)
+    assert vocab == V and data2.keys == [32, 37, 39, 65] and data2.tau_ms == 100 and cfg2.d_model == 128
+    assert (data2.frames, data2.image_size, data2.merge_motion_ms) == (8, 64, 50)
+    frames = _frames(1, 8, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval().encoder(frames), model.eval().encoder(frames), rtol=0, atol=0)
 
 
 def test_a_config_saved_before_later_fields_existed_rebuilds_that_model(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path)
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2}')  # written before the cue, context, merge, bias
-    cfg = IDMConfig.load(tmp_path)
-    assert (cfg.motion_cue_radius, cfg.motion_cue_peak, cfg.frame_context, cfg.merge_motion_ms, cfg.grounding_bias,
+    cfg, data, _ = run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)
+    assert (cfg.motion_cue_radius, cfg.motion_cue_peak, cfg.frame_context, data.merge_motion_ms, cfg.grounding_bias,
             cfg.tick_aux_weight, cfg.motion_cue_peak_global, cfg.mouse_value_head) == (0, False, False, 0, False, 0.0,
                                                                                       False, False)
     (tmp_path / "config.json").write_text('{"d_model": 32, "heads": 2, "motion_cue_peak": true}')
-    assert not IDMConfig.load(tmp_path).motion_cue_peak_global  # trained with the patch peak: keeps it
-    assert IDMConfig().merge_motion_ms == 50 and IDMConfig().motion_cue_radius > 0  # new runs get them
-    assert IDMConfig().grounding_bias and IDMConfig().tick_aux_weight > 0 and IDMConfig().motion_cue_peak
-    assert IDMConfig().motion_cue_peak_global and IDMConfig().mouse_value_head
-    assert IDMConfig.load(tmp_path).mouse_value_features  # value heads trained with the features keep them
+    assert not run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)[0].motion_cue_peak_global  # keeps the patch
+    new, new_data, _ = preset("tiny")
+    assert new_data.merge_motion_ms == 50 and new.motion_cue_radius > 0  # new runs get them
+    assert new.grounding_bias and new.tick_aux_weight > 0 and new.motion_cue_peak
+    assert new.motion_cue_peak_global and new.mouse_value_head
+    assert run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)[0].mouse_value_features
 
 
 def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> None:
@@ -308,22 +355,21 @@ def test_pretrained_encoder_loads_from_a_local_folder_only(tmp_path: Path) -> No
     vit = transformers.ViTModel(transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1,
                                                        num_attention_heads=2, intermediate_size=32))
     vit.save_pretrained(tmp_path / "vit")
-    cfg = _cfg(encoder="pretrained", encoder_path=str(tmp_path / "vit"))
-    model = EventIDM(cfg, pad_id=0)
+    model = _events(encoder="pretrained", encoder_path=str(tmp_path / "vit"))
     loss, _ = model({FRAMES: _frames(1, 4, 32), TOKENS: torch.tensor([[1, 5, 6, 2]])})
     loss.backward()
     assert model.encoder.stem.backbone.embeddings.patch_embeddings.projection.weight.grad is not None
     with pytest.raises(OSError):
-        EventIDM(_cfg(encoder="pretrained", encoder_path=str(tmp_path / "missing")), pad_id=0)
+        _events(encoder="pretrained", encoder_path=str(tmp_path / "missing"))
 
 
 @pytest.mark.parametrize("name", ["base", pytest.param("large", marks=pytest.mark.heavy)])
 def test_gpu_presets_take_optimisation_steps(name: str) -> None:
     """The GPU presets at their real size: two AdamW steps in fp32 on the CPU (bf16/compile are GPU settings)."""
     torch.manual_seed(0)
-    cfg = preset(name, vocab_size=298, dropout=0.0)
-    model = EventIDM(cfg, pad_id=0)
-    frames = _frames(1, cfg.frames, cfg.image_size)
+    cfg, data, _train = preset(name, dropout=0.0)
+    model = EventIDM(cfg, data, V)
+    frames = _frames(1, data.frames, data.image_size)
     tokens = torch.randint(1, 298, (1, 64), generator=torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     losses = []
@@ -356,8 +402,9 @@ def test_tick_idm_learns_which_key_moved_a_small_square() -> None:
     """Guards the encoder against losing small moving objects (it once sat at chance on this task)."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    cfg = IDMConfig(kind="ticks", keys=[1, 2], dropout=0.0, image_size=32, patch_grid=2, d_model=64, encoder_layers=1)
-    model = TickIDM(cfg, n_keys=2)
+    cfg, data, _train = configs_from(dict(kind="ticks", keys=[1, 2], dropout=0.0, image_size=32, patch_grid=2,
+                                          d_model=64, encoder_layers=1))
+    model = TickIDM(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(200):

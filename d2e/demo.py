@@ -1,19 +1,24 @@
-"""The IDM part of ``d2e demo``: a real game -> a trained IDM -> a web video pseudo-labeled and scored.
+"""``d2e demo``: the main job on embedded defaults, runnable on a fresh machine with no data.
 
-Runs the same commands a user would (``d2e generate``, ``d2e idm train``, ``d2e export-web``,
-``d2e label``, ``d2e idm eval --labels``, ``d2e info``) on a small budget, so a fresh machine shows the
-whole path from gameplay to labels in a few minutes. The tiny model trained here is far too briefly
-trained to label well: the demo shows the pipeline; ``bench/idm.py`` measures quality.
+It makes a sample recording, shows and validates it, kills a live writer with SIGKILL and recovers what it had
+written, and round-trips it through OWAMcap (``capture.demo``); then it plays Breakout and Pong, trains a tiny
+IDM on Breakout, exports Pong as a web video, pseudo-labels it and scores the labels against the truth, with
+the same commands a user would type. The tiny model trained here is too briefly trained to label well: the
+demo shows the pipeline; ``bench/idm.py`` measures quality.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from capture.demo import run_format_demo, step
 
 
 def _d2e(*args: str, capture: bool = False) -> str:
@@ -33,14 +38,13 @@ def run_idm_demo(out: Path, quick: bool = False) -> dict[str, Any]:
     # quick (CI smoke): a few steps, and shorter token windows so an untrained decoder's babble stays cheap
     minutes, steps, tokens = ("0.1", "8", "256") if quick else ("1", "150", "768")
     data, web, labels, run = out / "games", out / "web", out / "labels", out / "idm"
-    print(f"\n== IDM: {minutes} min each of Breakout (training) and Pong (held out), a tiny IDM, {steps} steps",
-          flush=True)
+    step(f"IDM: {minutes} min each of Breakout (training) and Pong (held out), a tiny IDM, {steps} steps")
     _d2e("generate", "ale", "--game", "Breakout", "--minutes", minutes, "--seed", "1", "--out", str(data), "--force")
     _d2e("generate", "ale", "--game", "Pong", "--minutes", minutes, "--seed", "2", "--out", str(data), "--force")
     _d2e("idm", "train", str(data), "--out", str(run), "--held-out", "pong", "--set", f"max_steps={steps}",
          "--set", "batch_size=8", "--set", f"max_tokens={tokens}", "--quiet", "--restart")
 
-    print("\n== the held-out game as a web video (480 px, 300 kb/s), pseudo-labeled and scored", flush=True)
+    step("the held-out game as a web video (480 px, 300 kb/s), pseudo-labeled and scored")
     [pong] = sorted(data.glob("pong*.mcap"))
     _d2e("export-web", str(pong), "-o", str(web / "pong.mp4"), "--width", "480", "--bitrate", "300000", "--force")
     summary = json.loads(_d2e("label", str(web), "--model", str(run), "--out", str(labels), "--json", "--quiet",
@@ -55,3 +59,27 @@ def run_idm_demo(out: Path, quick: bool = False) -> dict[str, Any]:
           " (a briefly trained tiny model: see bench/idm.py for real numbers)")
     return {"idm_trained": (run / "model.safetensors").exists(), "pseudo_labels": str(labeled),
             "label_realtime_factor": round(summary["realtime_factor"], 2)}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="d2e-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"d2e demo: working in {out}")
+    results = run_format_demo(out, seconds=args.seconds)
+    results.update(run_idm_demo(out, quick=args.quick))
+    step("summary")
+    for k, v in results.items():
+        print(f"  {k}: {v}")
+    ok = all(v is not False for v in results.values())
+    print(f"\nd2e demo {'finished' if ok else 'FAILED'}; outputs in {out}")
+    return 0 if ok else 1
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", help="folder for the demo's outputs (default: a new temp folder)")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of the sample recording")
+    p.add_argument("--quick", action="store_true", help="smallest settings for every stage (CI smoke)")
+    p.set_defaults(func=cmd_demo)
+    return p

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from capture import tokens as T
 from capture.schema import RawMouseEvent
-from capture.tokens import Vocabulary, decode_tokens
-from idm.events import Grammar
-
-FRAME_NS = 50_000_000
+from core.grid import TICK_NS as FRAME_NS
+from core.tokens import Grammar, Vocabulary, decode_tokens
+from core.tokens import vocab as T
 
 
 def _drive(grammar: Grammar, v: Vocabulary, mouse_per_frame: int) -> list[int]:

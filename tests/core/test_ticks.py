@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from capture.ticks import NEVER, down_intervals, held_per_tick
+from core.ticks import NEVER, down_intervals, held_per_tick
 
 MS = 1_000_000
 

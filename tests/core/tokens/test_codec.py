@@ -5,21 +5,15 @@ from __future__ import annotations
 import pytest
 
 from capture.schema import RI_LEFT_DOWN, RI_WHEEL, KeyboardEvent, MouseEvent, RawMouseEvent
-from capture.tokens import (
-    BOS,
-    END,
-    EOS,
-    START,
-    Vocabulary,
-    decode_tokens,
-    encode_window,
-    event_tokens,
-    time_tokens,
-    unwrap_time,
-)
+from core.tokens import Grammar, Vocabulary, decode_tokens, encode_window, id_tables, time_tokens, unwrap_time
+from core.tokens.vocab import BOS, END, EOS, START
 
 V = Vocabulary.default()
 MS = 1_000_000
+
+
+def event_tokens(event, t_ns: int) -> list[str]:
+    return [V.token(i) for i in id_tables(V).event(event, t_ns)]
 
 
 def frames(start_ns: int, n: int = 8) -> list[int]:
@@ -104,27 +98,31 @@ def test_vocabulary_json_round_trip(tmp_path) -> None:
         V.id("<NOT_A_TOKEN>")
 
 
-def test_fast_id_path_matches_the_token_strings(tmp_path) -> None:
+def test_random_windows_round_trip_and_every_token_is_one_the_grammar_allows() -> None:
+    """One layout: what the encoder writes, the parser reads back and the decoding grammar allows."""
     import random
 
+    from capture.keys import name_for
+
     rng = random.Random(0)
-    for _ in range(300):
-        t = rng.randrange(0, 40_000) * MS
-        if rng.random() < 0.3:
-            e = KeyboardEvent(t, rng.choice(["press", "release"]), "x", rng.randrange(256))
-        else:
-            flags = rng.choice([0, RI_LEFT_DOWN, RI_WHEEL, 0x002 | 0x004])
-            e = RawMouseEvent(t, rng.randrange(-3000, 3000), rng.randrange(-3000, 3000), flags,
-                              rng.randrange(0x10000) if flags & RI_WHEEL else 0)
-        assert V.tables.event(e, t) == V.ids(event_tokens(e, t)), e
-    V.save(tmp_path / "v.json")
-    assert Vocabulary.load(tmp_path / "v.json") == V
-
-
-def test_encode_events_and_default_vocabulary() -> None:
-    from capture.tokens import encode_events
-
-    events = [KeyboardEvent(30 * MS, "press", "a", 0x41)]
-    ids = encode_events(events, frames(0), 100 * MS)
-    assert ids == encode_window(events, frames(0), 100 * MS, V)
-    assert decode_tokens(ids, 0, 100 * MS) == events
+    for _ in range(200):
+        start = rng.randrange(0, 4_000) * 100 * MS
+        times = frames(start)
+        events = []
+        for _ in range(rng.randrange(1, 6)):
+            t = start + rng.randrange(0, 39) * 10 * MS
+            if rng.random() < 0.4:
+                vk = rng.choice([0x41, 0x25, 0x20])
+                events.append(KeyboardEvent(t, rng.choice(["press", "release"]), name_for(vk), vk))
+            else:
+                flags = rng.choice([0, RI_LEFT_DOWN, RI_WHEEL, 0x002 | 0x004])
+                events.append(RawMouseEvent(t, rng.randrange(-1999, 2000), rng.randrange(-1999, 2000), flags,
+                                            (rng.randrange(-5, 6) * 120) & 0xFFFF if flags & RI_WHEEL else 0))
+        events.sort(key=lambda e: e.t_ns)
+        ids = encode_window(events, times, 0, V)
+        assert decode_tokens(ids, start, 0, V) == events
+        grammar = Grammar(V, times, 0, [0x20, 0x25, 0x41])
+        for k in range(1, len(ids)):
+            allowed = grammar(ids[:k])
+            assert allowed is not None and ids[k] in allowed, (k, V.token(ids[k]))
+        assert grammar(ids) is None
