@@ -85,7 +85,7 @@ CASES = ["flipped chunk", "zeroed summary", "huge footer offset", "garbage and m
 COMMANDS = [("info",), ("info", "--json"), ("cat", "--limit", "3"), ("validate",), ("recover",),
             ("convert", "--to", "d2e", "-o", "{dir}/native.mcap"),
             ("convert", "--to", "owamcap", "-o", "{dir}/owa.mcap"),
-            ("convert", "--to", "vpt", "-o", "{dir}/v.mp4"),
+            ("export-vpt", "-o", "{dir}/v.mp4"),
             ("trim", "--start", "0.2", "--end", "2.5", "-o", "{dir}/t.mcap")]
 
 
@@ -200,7 +200,7 @@ def test_a_video_from_another_recording_is_caught(capsys, tmp_path: Path, origin
     shutil.copy(other.with_suffix(".mkv"), tmp_path / "rec.mkv")  # same frame size, another recording
     code, out, _ = run(capsys, "validate", path)
     assert code == 1 and "does not match this recording's video" in out
-    code, _, err = run(capsys, "convert", path, "--to", "vpt", "-o", tmp_path / "v.mp4")
+    code, _, err = run(capsys, "export-vpt", path, "-o", tmp_path / "v.mp4")
     one_line_error(code, err, "does not match this recording's")
     with RecordingReader(path) as r, pytest.raises(Exception, match="another recording's video"):
         _ = r.video_path
@@ -256,7 +256,7 @@ def test_damaged_video_gives_a_clear_error_and_info_still_works(capsys, tmp_path
     video.write_bytes(video.read_bytes()[:2500])
     code, out, err = run(capsys, "info", path)
     assert code == 0 and "video" in out, err
-    code, _, err = run(capsys, "convert", path, "--to", "vpt", "-o", tmp_path / "v.mp4")
+    code, _, err = run(capsys, "export-vpt", path, "-o", tmp_path / "v.mp4")
     assert code in (0, 2) and "Traceback" not in err
     if code:
         one_line_error(code, err, "rec.mkv")
