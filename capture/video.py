@@ -133,6 +133,7 @@ class VideoWriter:
         self.codec_name = self._stream.codec_context.name
         self.start_ns = start_ns
         self.frames = 0
+        self.packets = 0
         self._last_pts = -1
         self._closed = False
 
@@ -156,9 +157,13 @@ class VideoWriter:
                      else av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt))
         frame.pts, frame.time_base = pts, TIME_BASE
         for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+            self._mux(packet)
         self.frames += 1
         return pts * MS
+
+    def _mux(self, packet: av.Packet) -> None:
+        self.packets += bool(packet.size)
+        self._container.mux(packet)
 
     def close(self) -> None:
         if self._closed:
@@ -166,9 +171,12 @@ class VideoWriter:
         self._closed = True
         try:
             for packet in self._stream.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
         finally:
             self._container.close()
+        with contextlib.suppress(OSError):  # the frame count for video_fingerprint, without a demux pass
+            st = self.path.stat()
+            _WRITTEN[str(self.path.resolve())] = (st.st_size, st.st_mtime_ns, self.packets)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -336,12 +344,21 @@ class VideoReader:
         self.close()
 
 
+# Videos this process finished writing: resolved path -> (size, mtime_ns, frames). Their frame count is
+# known without demuxing every packet again (~16k packets/s here, 7 s for an hour at 30 fps).
+_WRITTEN: dict[str, tuple[int, int, int]] = {}
+
+
 def video_fingerprint(path: str | os.PathLike) -> dict[str, Any] | None:
     """``VideoReader.fingerprint()`` of a finished video, or None when it cannot be read (nothing to store)."""
     try:
         with VideoReader(path, threads=1) as video:
+            st = Path(path).stat()
+            written = _WRITTEN.get(str(Path(path).resolve()))
+            if written is not None and written[:2] == (st.st_size, st.st_mtime_ns):
+                return {**video.fingerprint(count=False), "frames": written[2]}
             return video.fingerprint()
-    except D2EError:
+    except (D2EError, OSError):
         return None
 
 

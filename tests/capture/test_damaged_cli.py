@@ -268,7 +268,7 @@ def test_damaged_video_gives_a_clear_error_and_info_still_works(capsys, tmp_path
 def test_writers_store_the_finished_videos_fingerprint(capsys, tmp_path: Path, original: Path) -> None:
     from capture.sources.base import record_game
     from capture.sources.policy import HumanLikePolicy
-    from capture.video import video_fingerprint
+    from capture.video import VideoReader
     from tests.capture.sources.test_episodes import CountdownEnv
 
     record_game(CountdownEnv(90), HumanLikePolicy(keys=["space"]), tmp_path / "game.mcap", seconds=2,
@@ -278,6 +278,6 @@ def test_writers_store_the_finished_videos_fingerprint(capsys, tmp_path: Path, o
     assert run(capsys, "recover", path)[0] == 0
     assert run(capsys, "trim", original, "--start", "1", "--end", "2", "-o", tmp_path / "clip.mcap")[0] == 0
     for rec in (original, tmp_path / "game.mcap", tmp_path / "rec.recovered.mcap", tmp_path / "clip.mcap"):
-        with RecordingReader(rec) as r:
+        with RecordingReader(rec) as r, VideoReader(rec.with_suffix(".mkv")) as video:
             stored = r.video_fingerprint
-        assert stored == video_fingerprint(rec.with_suffix(".mkv")) and stored["frames"] > 0, rec
+            assert stored == video.fingerprint() and stored["frames"] > 0, rec  # every packet demuxed again
