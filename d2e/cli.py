@@ -86,7 +86,7 @@ def _one_line_warnings(command: str, default_show: Callable[..., None]) -> Calla
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
              line: str | None = None) -> None:
-        if category.__module__.split(".")[0] in {"capture", "idm", "pretrain", "transfer", "d2e"}:
+        if category.__module__.split(".")[0] in {"capture", "core", "idm", "pretrain", "transfer", "d2e"}:
             print(f"d2e {command}: warning: {message}", file=sys.stderr)
         else:
             default_show(message, category, filename, lineno, file, line)
