@@ -6,6 +6,10 @@ typed decoding, and bytes/event, with the ratio ours/OWA. Message objects are bu
 both sides for the "write" row, so it times only serialization and I/O; "build messages + write" also
 builds each message from raw values, as a recorder or converter does.
 
+The reader checks every chunk's CRC before decoding it. A second table prices that check: the same
+file read (without typed decoding) by our reader and by the ``mcap`` library with its checks off (how
+the reader read before), best of five interleaved runs, and CRC-32 alone over the decompressed chunks.
+
     python bench/format.py                 # 1,000,000 events (about 3 minutes, mostly OWA)
     python bench/format.py --events 100000 --skip-owa
 """
@@ -57,6 +61,44 @@ def bench_ours(events: list, folder: Path) -> dict[str, float]:
     tt, n_typed = _timed(read_typed)
     assert n_raw == n_typed == len(events), (n_raw, n_typed, len(events))
     return _rates(len(events), path, build_write=tb, write=tw, read_raw=tr, read_typed=tt)
+
+
+def bench_crc(n_events: int, folder: Path, repeats: int = 5) -> dict[str, float]:
+    """Events/s reading rows with CRC checks (ours) and without (mcap's reader), and CRC-32's share."""
+    import zlib
+
+    import msgpack
+    import zstandard
+    from mcap.data_stream import ReadDataStream
+    from mcap.reader import SeekingReader
+    from mcap.records import Chunk
+
+    from capture.format import RecordingReader
+
+    path = folder / "ours.mcap"
+
+    def checked() -> int:
+        with RecordingReader(path) as r:
+            return sum(len(rows) for _topic, rows in r.iter_rows())
+
+    def unchecked() -> int:
+        with open(path, "rb") as f:
+            reader = SeekingReader(f, validate_crcs=False)
+            return sum(len(msgpack.unpackb(m.data)) for _s, _c, m in reader.iter_messages())
+
+    payloads = []  # what the check runs over: each chunk's decompressed bytes
+    with open(path, "rb") as f:
+        for index in SeekingReader(f).get_summary().chunk_indexes:
+            f.seek(index.chunk_start_offset + 9)
+            chunk = Chunk.read(ReadDataStream(f))
+            payloads.append(zstandard.decompress(chunk.data, chunk.uncompressed_size))
+    best = {"checked": float("inf"), "unchecked": float("inf"), "crc": float("inf")}
+    for _ in range(repeats):
+        for name, fn in (("checked", checked), ("unchecked", unchecked),
+                         ("crc", lambda: [zlib.crc32(p) for p in payloads])):
+            best[name] = min(best[name], _timed(fn)[0])
+    return {"read_checked": n_events / best["checked"], "read_unchecked": n_events / best["unchecked"],
+            "crc_share": best["crc"] / best["checked"]}
 
 
 def _owa_messages(events: list) -> list[tuple[str, object, int]]:
@@ -134,6 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = bench_ours(events, folder)
+        crc = bench_crc(len(events), folder)
         owa = None
         if not args.skip_owa:
             try:
@@ -149,6 +192,12 @@ def main() -> None:
         theirs = f"{owa[key]:>12,.1f}" if owa else f"{'-':>12}"
         ratio = f"{ours[key] / owa[key]:>8.2f}" if owa else f"{'-':>8}"
         print(f"| {label:<34} | {ours[key]:>12,.1f} | {theirs} | {ratio} |")
+    print(f"\n| {'reading rows (no typed decode)':<42} | {'events/s':>12} |")
+    print(f"|{'-' * 44}|{'-' * 14}|")
+    print(f"| {'d2e reader, every chunk CRC-checked':<42} | {crc['read_checked']:>12,.1f} |")
+    print(f"| {'mcap library reader, no checks':<42} | {crc['read_unchecked']:>12,.1f} |")
+    print(f"| {'checked / unchecked':<42} | {crc['read_checked'] / crc['read_unchecked']:>12.2f} |")
+    print(f"| {'CRC-32 alone, share of the checked read':<42} | {crc['crc_share']:>11.1%} |")
     print(f"\n(python {os.sys.version.split()[0]}, {os.cpu_count()} cores; ratios compare one run)")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -34,11 +35,23 @@ def _print_json(data: Any) -> None:
 
 
 def _time_range(args: argparse.Namespace, reader) -> tuple[int | None, int | None]:
-    if args.abs:
-        return (int(args.start) if args.start is not None else None, int(args.end) if args.end is not None else None)
-    origin = reader.start_ns
-    start = origin + round(args.start * 1e9) if args.start is not None else None
-    end = origin + round(args.end * 1e9) if args.end is not None else None
+    """--start/--end as absolute ns, checked up front: finite, start before end, overlapping the recording."""
+    for flag, value in (("--start", args.start), ("--end", args.end)):
+        if value is not None and not math.isfinite(value):
+            raise D2EError(f"{flag} {value} is not a finite number", where=flag,
+                           fix="give seconds from the first event, e.g. --start 1.5 (or ns with --abs)")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise D2EError(f"--end ({args.end:g}) must be after --start ({args.start:g})", where="--end",
+                       fix="an empty or reversed range selects nothing")
+    first, last = reader.time_range()
+    origin = 0 if args.abs else first
+    scale = 1 if args.abs else 1e9
+    start = origin + round(args.start * scale) if args.start is not None else None
+    end = origin + round(args.end * scale) if args.end is not None else None
+    span = (f"{first}..{last} ns" if args.abs else f"0..{(last - first) / 1e9:.3f} s from its first event")
+    if (start is not None and start > last) or (end is not None and end <= first):
+        raise D2EError(f"the range is outside the recording, which spans {span}", path=reader.path,
+                       where="--start/--end", fix="choose times inside it (d2e info shows the span)")
     return start, end
 
 
@@ -115,6 +128,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     state = "was already finished" if report.was_finished else \
         f"kept {report.mcap_bytes_kept} of {report.mcap_bytes_total} bytes"
     print(f"{args.path}: {state}")
+    for part in report.damaged:
+        print(f"{args.path}: left out damaged {part}")
     print(f"wrote {report.output}: " + ", ".join(f"{n} {t}" for t, n in sorted(report.counts.items())))
     if report.video_output:
         print(f"wrote {report.video_output}: {report.video_packets} frames"

@@ -34,6 +34,8 @@ def to_owamcap(src: str, dst: str, *, overwrite: bool = False) -> dict[str, int]
         uri = _relative_video(reader.video_path, local_path(dst).parent)
         meta = reader.meta
         meta.video = {**meta.video, "file": uri}
+        if reader.video_fingerprint:  # OWAMcap has no end record: the fingerprint travels in the metadata
+            meta.video["fingerprint"] = reader.video_fingerprint
         with atomic_output(dst, overwrite=overwrite) as tmp:
             total = sum(reader.counts().values())
             return write_owamcap(progress(reader.iter(), total=total, desc="to OWAMcap"), meta, tmp, uri)

@@ -8,12 +8,13 @@ data wrong (error) from what is merely unusual (warning).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import D2EError
 from .format import RecordingReader
-from .format.reader import UnfinishedRecordingWarning
+from .format.reader import DamagedRecordingWarning, UnfinishedRecordingWarning
 from .schema import (
     MOUSE_BUTTONS,
     KeyboardEvent,
@@ -23,8 +24,8 @@ from .schema import (
     ScreenFrame,
     WindowEvent,
 )
-from .storage import exists, file_size
-from .video import VideoReader
+from .storage import exists, file_size, is_url
+from .video import VideoReader, video_mismatch
 
 
 @dataclass
@@ -80,10 +81,16 @@ def info(path: str, *, video: bool = True) -> dict[str, Any]:
         }
         if not reader.finished:
             out["readable_bytes"] = reader.truncated_at
-        vpath = reader.video_path
+        if not is_url(path):  # checking every chunk's CRC reads the whole file: local files only
+            out["damaged"] = _damage_summary(reader)
+        vpath = reader.find_video()
     if video and exists(vpath):
-        with VideoReader(vpath) as v:
-            vi = v.info()
+        try:
+            with VideoReader(vpath) as v:
+                vi = v.info()
+        except D2EError as exc:  # a damaged video is a fact about the recording, not a reason to show nothing
+            out["video"] = {"path": vpath, "damaged": exc.problem}
+            return out
         out["video"] = {"path": vpath, "size_bytes": file_size(vpath), **asdict(vi),
                         "fps": round(vi.frames / vi.duration_s, 3) if vi.duration_s else None}
     elif video:
@@ -109,7 +116,9 @@ def render_info(data: dict[str, Any]) -> str:
         rate = f"{t['per_second']:.1f}/s" if t["per_second"] is not None else "-"
         lines.append(f"    {topic:<12} {t['count']:>9}  {rate:>10}")
     video = data.get("video")
-    if video and not video.get("missing"):
+    if video and video.get("damaged"):
+        lines.append(f"  video      DAMAGED: {video['path']}: {video['damaged']}")
+    elif video and not video.get("missing"):
         lines.append(f"  video      {video['path']}  {video['codec']} {video['width']}x{video['height']} "
                      f"{video['frames']} frames, {video['keyframes']} keyframes, {video['fps']} fps avg, "
                      f"{video['size_bytes'] / 1e6:.2f} MB")
@@ -118,7 +127,22 @@ def render_info(data: dict[str, Any]) -> str:
     dropped = data.get("end", {}).get("dropped_frames")
     if dropped is not None:
         lines.append(f"  dropped    {dropped} frames")
+    lines += _render_damage(data)
     return "\n".join(lines)
+
+
+def _damage_summary(reader: RecordingReader) -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DamagedRecordingWarning)
+        return [part.describe() for part in reader.verify()]
+
+
+def _render_damage(data: dict[str, Any]) -> list[str]:
+    damaged = data.get("damaged") or []
+    if not damaged:
+        return []
+    return [f"  DAMAGED    {len(damaged)} part(s) fail their checks; the counts above are what was written, "
+            f"not what is readable (run: d2e validate {data['path']})"] + [f"    {d}" for d in damaged[:10]]
 
 
 _CHECKS = {
@@ -150,9 +174,10 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True) -> Rep
             lost = reader.size - (reader.truncated_at or 0)
             report.add(f"byte {reader.truncated_at}",
                        f"recording was not finished; {lost} bytes unreadable (run: d2e recover {path})")
+        _check_integrity(report, reader)
         last_t: dict[str, int] = {}
         index: dict[str, int] = {}
-        for msg in reader.iter():
+        for msg in _events(report, reader):
             topic = msg.TOPIC
             i = index.get(topic, 0)
             index[topic] = i + 1
@@ -166,14 +191,74 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True) -> Rep
             if isinstance(msg, ScreenFrame):
                 frames.append(msg)
         report.checked = dict(index)
+        _check_counts(report, reader, index)
         for prev, cur in zip(frames, frames[1:]):
             if cur.pts_ns <= prev.pts_ns and cur.uri == prev.uri:
                 report.add(f"screen[{cur.index}] t={cur.t_ns}",
                            f"pts {cur.pts_ns} does not increase (previous {prev.pts_ns})")
-        vpath = reader.video_path
+        vpath = reader.find_video()
     if video and frames and all(f.uri is None for f in frames):
         _check_video(report, vpath, frames, decode_check)
+        _check_fingerprint(report, vpath, reader.video_fingerprint)
     return report
+
+
+def _events(report: Report, reader: RecordingReader) -> Iterator[Any]:
+    """The reader's events; damage was reported by ``_check_integrity``, a decoding failure ends the walk."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DamagedRecordingWarning)
+        try:
+            yield from reader.iter()
+        except D2EError as exc:
+            report.add(exc.where or "file", exc.problem + (f" ({exc.fix})" if exc.fix else ""))
+
+
+def _check_integrity(report: Report, reader: RecordingReader) -> None:
+    """Every damaged part (chunk CRCs, summary, metadata, data section) with its byte offset and time
+    range, and the MCAP messages per topic that remain readable against the summary's statistics."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DamagedRecordingWarning)
+        damaged = reader.verify(data_section=True)
+    first = reader.start_ns if damaged else 0
+    for part in damaged:
+        when = ""
+        if part.start_ns is not None and part.end_ns is not None:
+            when = f" (events from {(part.start_ns - first) / 1e9:.3f} s to {(part.end_ns - first) / 1e9:.3f} s)"
+        span = f"bytes {part.offset}-{part.end_offset}" if part.end_offset is not None else f"byte {part.offset}"
+        report.add(f"{part.kind} at {span}", f"damaged: {part.problem}{when}")
+    stored = reader.stored_message_counts()
+    if stored is None:
+        return
+    readable = reader.readable_messages
+    for topic in sorted(set(stored) | set(readable)):
+        if stored.get(topic, 0) != readable.get(topic, 0):
+            report.add(f"topic {topic}", f"{readable.get(topic, 0)} of the {stored.get(topic, 0)} MCAP messages "
+                       "that the summary's statistics count are readable")
+
+
+def _check_counts(report: Report, reader: RecordingReader, read: dict[str, int]) -> None:
+    """Events read per topic against the counts the writer stored when it finished."""
+    stored = reader.end_info.get("counts")
+    if not isinstance(stored, dict) or reader.is_owamcap:
+        return
+    for topic in sorted(set(stored) | set(read)):
+        if stored.get(topic, 0) != read.get(topic, 0):
+            report.add(f"topic {topic}", f"read {read.get(topic, 0)} events, the file's end record says "
+                       f"{stored.get(topic, 0)}")
+
+
+def _check_fingerprint(report: Report, vpath: str, stored: dict[str, Any] | None) -> None:
+    """Is the video the one this recording was made with? (Recordings from before fingerprints pass.)"""
+    if not stored or not exists(vpath):
+        return
+    try:
+        with VideoReader(vpath, threads=1) as v:
+            problem = video_mismatch(stored, v.fingerprint())
+    except D2EError:
+        return  # _check_video reported why it cannot be read
+    if problem:
+        report.add("video", f"does not match this recording's video ({problem}): another recording's video, "
+                   "or damaged", path=vpath)
 
 
 def _check_video(report: Report, vpath: str, frames: list[ScreenFrame], decode_check: bool) -> None:

@@ -37,11 +37,18 @@ def open_read(path: str | os.PathLike) -> IO[bytes]:
         except FileNotFoundError as exc:
             raise D2EError("no such file", path=path, fix="check the URL") from exc
     p = local_path(path)
-    if not p.exists():
-        raise D2EError("no such file", path=p, fix="check the path")
+    try:
+        p.stat()
+    except FileNotFoundError:
+        raise D2EError("no such file", path=p, fix="check the path") from None
+    except OSError as exc:  # a symlink loop, a path through a file, no permission
+        raise D2EError(f"cannot open it ({exc.strerror})", path=p, fix="check the path") from None
     if p.is_dir():
         raise D2EError("is a directory, expected a .mcap file", path=p)
-    return open(p, "rb")
+    try:
+        return open(p, "rb")
+    except OSError as exc:
+        raise D2EError(f"cannot open it ({exc.strerror})", path=p, fix="check the file's permissions") from None
 
 
 def file_size(path: str | os.PathLike) -> int:
@@ -72,19 +79,48 @@ def exists(path: str | os.PathLike) -> bool:
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it to ``path`` only if the block succeeds."""
-    target = local_path(path)
-    if target.exists() and not overwrite:
-        raise D2EError("output already exists", path=target, fix="choose another name or pass --force")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    with atomic_outputs([path], overwrite=overwrite) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: list[str | os.PathLike], *, overwrite: bool = False) -> Iterator[list[Path]]:
+    """``atomic_output`` for files that belong together (a recording's ``.mcap`` and ``.mkv``): every
+    target is checked before anything is written, and all are renamed into place only when the block
+    succeeds, so a failure leaves no half pair behind and a rerun starts clean."""
+    targets = [local_path(p) for p in paths]
+    for target in targets:
+        if target.exists() and not overwrite:
+            raise D2EError("output already exists", path=target, fix="choose another name or pass --force")
+        if target.is_dir():
+            raise D2EError("output is a directory", path=target, fix="name a file")
+    temps: list[Path] = []
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for tmp, target in zip(temps, targets):
+            os.replace(tmp, target)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two local paths name the same file (through links too); False for a path that cannot be
+    resolved (a symlink loop) or URLs."""
+    if is_url(a) or is_url(b):
+        return str(a) == str(b)
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return False
 
 
 def expand_inputs(inputs: list[str] | tuple[str, ...], suffixes: tuple[str, ...], pattern: str | None = None

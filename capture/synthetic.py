@@ -94,10 +94,11 @@ def iter_synthetic_events(*, seed: int = 0, start_ns: int = 1_000_000_000,
         yield from out
 
 
-def pattern_frame(i: int, width: int, height: int) -> np.ndarray:
-    """A frame with moving bars and a frame counter block: cheap to make, non-trivial to encode."""
+def pattern_frame(i: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A frame with moving bars and a frame counter block: cheap to make, non-trivial to encode. The seed
+    shifts the bars, so recordings made with different seeds have different videos."""
     img = np.empty((height, width, 3), np.uint8)
-    xs = (np.arange(width) + 4 * i) % 256
+    xs = (np.arange(width) + 4 * i + 37 * seed) % 256
     ys = (np.arange(height)[:, None] + 2 * i) % 256
     img[..., 0] = xs[None, :]
     img[..., 1] = ys
@@ -132,19 +133,20 @@ def write_synthetic_recording(path: str | Path, *, seconds: float = 5.0, fps: fl
                      overwrite=overwrite) as video:
         meta.video["encoder"] = video.encoder
         with RecordingWriter(path, meta, overwrite=overwrite) as writer:
-            _interleave(writer, video, events, frame_times(seconds, fps, start, seed), width, height)
+            _interleave(writer, video, events, frame_times(seconds, fps, start, seed), width, height, seed)
+            video.close()  # before the recording, so that it stores the finished video's fingerprint
     return path
 
 
 def _interleave(writer: RecordingWriter, video: VideoWriter, events: list, times: Iterator[int],
-                width: int, height: int) -> None:
+                width: int, height: int, seed: int) -> None:
     pending = iter(events)
     nxt = next(pending, None)
     for i, t in enumerate(times):
         while nxt is not None and nxt.t_ns <= t:
             writer.write(nxt)
             nxt = next(pending, None)
-        pts = video.write(pattern_frame(i, width, height), t)
+        pts = video.write(pattern_frame(i, width, height, seed), t)
         writer.write(ScreenFrame(t, pts, video.width, video.height, index=i))
     while nxt is not None:
         writer.write(nxt)

@@ -15,13 +15,15 @@ import av
 from .errors import D2EError
 from .format import RecordingReader, RecordingWriter
 from .progress import progress
-from .schema import ScreenFrame
-from .storage import atomic_output
-from .video import VideoReader, VideoWriter
+from .schema import RecordingMeta, ScreenFrame
+from .storage import atomic_outputs
+from .video import VideoReader, VideoWriter, video_fingerprint
 
 
 @dataclass
 class TrimResult:
+    """What was written; ``start_ns``/``end_ns`` are its first and last message's times."""
+
     output: str
     start_ns: int
     end_ns: int
@@ -53,43 +55,67 @@ def _copy_packets(src: str, dst: Path, lo_pts_ns: int, hi_pts_ns: int) -> set[in
 
 def trim(src: str, dst: str, start_ns: int, end_ns: int, *, reencode: bool = False,
          overwrite: bool = False) -> TrimResult:
-    """Write events and frames with ``start_ns <= t < end_ns`` (absolute recording times) to ``dst``."""
+    """Write events and frames with ``start_ns <= t < end_ns`` (absolute recording times) to ``dst``.
+
+    The result reports the span actually written (from its first to its last message, after a stream
+    copy moved the start back to a keyframe). A range with nothing in it is refused, and nothing is
+    written: the ``.mcap`` and ``.mkv`` appear together or not at all."""
     if end_ns <= start_ns:
         raise D2EError(f"empty range: end ({end_ns}) is not after start ({start_ns})", fix="check --start/--end")
     dst_path = Path(dst)
+    if dst_path.suffix != ".mcap":
+        raise D2EError(f"-o must name a .mcap file (its video is written beside it), got {dst_path.name!r}",
+                       path=dst_path, fix="for example: -o clip.mcap")
     with RecordingReader(src) as reader:
         meta = reader.meta
         frames = list(reader.iter(topics=["screen"]))
         in_range = [f for f in frames if start_ns <= f.t_ns < end_ns and f.uri is None]
-        snapped = False
-        kept_pts: set[int] = set()
-        if in_range:
-            video_src = reader.video_path
-            video_dst = dst_path.with_suffix(".mkv")
-            with VideoReader(video_src) as v:
-                keyframes = v.keyframe_pts_ns()
-            first_pts = in_range[0].pts_ns
-            if not reencode:
-                kf = max((k for k in keyframes if k <= first_pts), default=first_pts)
-                if kf != first_pts:
-                    snapped = True
-                    start_ns = min(f.t_ns for f in frames if f.pts_ns >= kf)
-                    in_range = [f for f in frames if start_ns <= f.t_ns < end_ns and f.uri is None]
-                hi = in_range[-1].pts_ns + 1
-                with atomic_output(video_dst, overwrite=overwrite) as tmp:
-                    kept_pts = _copy_packets(video_src, tmp, in_range[0].pts_ns, hi)
-            else:
-                with VideoReader(video_src) as v, atomic_output(video_dst, overwrite=overwrite) as tmp, \
-                        VideoWriter(tmp, in_range[0].width, in_range[0].height, start_ns=0, overwrite=True,
-                                    codec=meta.video.get("codec", "h264") or "h264", fps_hint=meta.fps or 20) as w:
-                    for f in in_range:
-                        kept_pts.add(w.write(v.frame_at(f.pts_ns), f.pts_ns))
-            meta.video = {**meta.video, "file": video_dst.name}
-        meta.extra = {**meta.extra, "trimmed_from": src, "trim_range_ns": [start_ns, end_ns]}
-        with atomic_output(dst_path, overwrite=overwrite) as tmp, RecordingWriter(tmp, meta, overwrite=True) as writer:
-            for msg in progress(reader.iter(start_ns=start_ns, end_ns=end_ns), desc="trimming"):
-                if isinstance(msg, ScreenFrame) and msg.uri is None and msg.pts_ns not in kept_pts:
-                    continue
-                writer.write(msg)
-            counts = writer.counts
-    return TrimResult(str(dst_path), start_ns, end_ns, counts, len(kept_pts), snapped)
+        video_dst = dst_path.with_suffix(".mkv")
+        with atomic_outputs([dst_path, video_dst] if in_range else [dst_path], overwrite=overwrite) as temps:
+            kept_pts: set[int] = set()
+            snapped = False
+            if in_range:
+                video_src = reader.video_path
+                start_ns, snapped, kept_pts = _cut_video(video_src, temps[1], frames, in_range, start_ns, end_ns,
+                                                         reencode, meta)
+                meta.video = {**meta.video, "file": video_dst.name}
+            meta.extra = {**meta.extra, "trimmed_from": src, "trim_range_ns": [start_ns, end_ns]}
+            first = last = None
+            with RecordingWriter(temps[0], meta, overwrite=True) as writer:
+                for msg in progress(reader.iter(start_ns=start_ns, end_ns=end_ns), desc="trimming"):
+                    if isinstance(msg, ScreenFrame) and msg.uri is None and msg.pts_ns not in kept_pts:
+                        continue
+                    writer.write(msg)
+                    first = msg.t_ns if first is None else first
+                    last = msg.t_ns
+                if first is None:
+                    raise D2EError("nothing to keep: the range holds no events and no frames", path=src,
+                                   fix="choose --start/--end inside the recording (d2e info shows its span)")
+                if in_range:
+                    writer.update_end_info(video_fingerprint=video_fingerprint(temps[1]))
+                counts = writer.counts
+    return TrimResult(str(dst_path), first, last, counts, len(kept_pts), snapped)
+
+
+def _cut_video(video_src: str, tmp: Path, frames: list[ScreenFrame], in_range: list[ScreenFrame], start_ns: int,
+               end_ns: int, reencode: bool, meta: RecordingMeta) -> tuple[int, bool, set[int]]:
+    """Write the range's frames to ``tmp``: (start, moved back to a keyframe?, pts kept)."""
+    snapped = False
+    with VideoReader(video_src) as v:
+        if reencode:
+            with VideoWriter(tmp, in_range[0].width, in_range[0].height, start_ns=0, overwrite=True,
+                             codec=meta.video.get("codec", "h264") or "h264", fps_hint=meta.fps or 20) as w:
+                return start_ns, False, {w.write(v.frame_at(f.pts_ns), f.pts_ns) for f in in_range}
+        keyframes = v.keyframe_pts_ns()
+    first_pts = in_range[0].pts_ns
+    kf = max((k for k in keyframes if k <= first_pts), default=first_pts)
+    if kf != first_pts:
+        snapped = True
+        start_ns = min(f.t_ns for f in frames if f.pts_ns >= kf)
+        in_range = [f for f in frames if start_ns <= f.t_ns < end_ns and f.uri is None]
+    try:
+        kept = _copy_packets(video_src, tmp, in_range[0].pts_ns, in_range[-1].pts_ns + 1)
+    except av.error.FFmpegError as exc:
+        raise D2EError(f"the video cannot be copied ({exc.strerror or exc})", path=video_src,
+                       fix="try --reencode, or 'd2e recover' the recording first") from exc
+    return start_ns, snapped, kept

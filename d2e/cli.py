@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 # command -> (module that defines add_parser(subparsers) for it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if not argv else 2
+    default_show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(args.command, default_show)
     try:
         return int(args.func(args) or 0)
     except D2EError as exc:
@@ -71,6 +76,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        warnings.showwarning = default_show
+
+
+def _one_line_warnings(command: str, default_show: Callable[..., None]) -> Callable[..., None]:
+    """Our own warnings (a damaged chunk skipped, an unfinished file) as one line each, like our errors;
+    other libraries' warnings keep Python's format."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if category.__module__.split(".")[0] in {"capture", "core", "idm", "pretrain", "transfer", "d2e"}:
+            print(f"d2e {command}: warning: {message}", file=sys.stderr)
+        else:
+            default_show(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ it) and ``d2e.recording.end`` at a clean finish.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
+import zlib
 from typing import Any
 
 from ..schema import SCHEMA_VERSION
@@ -20,6 +22,8 @@ META_NAME = "d2e.recording"
 META_END_NAME = "d2e.recording.end"
 SCHEMA_PREFIX = "d2e/"
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+META_CRC_KEY = "crc32"  # beside "json" in d2e metadata records: MCAP gives metadata no checksum of its own
 
 _JSON_TYPES = {int: "integer", str: "string", float: "number", bool: "boolean", tuple: "array", list: "array"}
 
@@ -48,3 +52,27 @@ def schema_document(cls: type) -> dict[str, Any]:
             "prefixItems": [{"title": name, "type": _json_type(hints[name])} for name in fields],
         },
     }
+
+
+def metadata_record(text: str, **more: str) -> dict[str, str]:
+    """The string map of a d2e metadata record: the JSON text, any further keys, and their CRC-32."""
+    return checked_metadata({"json": text, **more})
+
+
+def checked_metadata(entries: dict[str, str]) -> dict[str, str]:
+    """``entries`` plus a CRC-32 over all of them, which ``metadata_damage`` checks."""
+    return {**entries, META_CRC_KEY: str(_entries_crc(entries))}
+
+
+def _entries_crc(entries: dict[str, str]) -> int:
+    return zlib.crc32(json.dumps(sorted((k, v) for k, v in entries.items() if k != META_CRC_KEY)).encode())
+
+
+def metadata_damage(record: dict[str, str], *, needs_json: bool = True) -> str | None:
+    """Why a d2e metadata record cannot be trusted, or None. Records from before the CRC was stored pass."""
+    if needs_json and "json" not in record:
+        return "it has no 'json' entry"
+    stored = record.get(META_CRC_KEY)
+    if stored is not None and stored != str(_entries_crc(record)):
+        return f"its CRC does not match (stored {stored}, computed {_entries_crc(record)})"
+    return None

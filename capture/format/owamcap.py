@@ -32,7 +32,7 @@ from ..schema import (
     ScreenFrame,
     WindowEvent,
 )
-from .layout import META_NAME
+from .layout import META_CRC_KEY, META_NAME, checked_metadata, metadata_record
 
 PROFILE = "owa"
 EXTRAS_NAME = "d2e.extras"
@@ -93,6 +93,7 @@ class OwaDecoding:
         raw = metadata.get(EXTRAS_NAME, {})
         self.extras: dict[str, dict[int, list[Any]]] = {
             topic: {int(k): v for k, v in json.loads(text).items()} for topic, text in raw.items()
+            if topic != META_CRC_KEY
         }
 
     def decoder_for(self, schema: Schema | None, channel: Channel) -> Callable[[Message], list[Any]] | None:
@@ -210,9 +211,9 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
             stream: IO[bytes] = stack.enter_context(open(output, "wb"))
         else:
             stream = output
-        writer = McapWriter(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD)
+        writer = McapWriter(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD, enable_data_crcs=True)
         writer.start(profile=PROFILE, library=f"d2e {__version__}")
-        writer.add_metadata(META_NAME, {"json": json.dumps(meta.to_dict()), "schema_version": meta.schema_version})
+        writer.add_metadata(META_NAME, metadata_record(json.dumps(meta.to_dict()), schema_version=meta.schema_version))
         channels: dict[str, int] = {}
         counts: dict[str, int] = {}
         extras: dict[str, dict[str, list[Any]]] = {}
@@ -236,6 +237,6 @@ def write_owamcap(messages: Iterable[Any], meta: RecordingMeta, output: str | os
             writer.add_message(channel_id=channels[topic], log_time=wall, publish_time=wall,
                                sequence=ordinal, data=payload)
         if extras:
-            writer.add_metadata(EXTRAS_NAME, {topic: json.dumps(v) for topic, v in extras.items()})
+            writer.add_metadata(EXTRAS_NAME, checked_metadata({topic: json.dumps(v) for topic, v in extras.items()}))
         writer.finish()
         return counts

@@ -28,7 +28,7 @@ from mcap.writer import Writer as McapWriter
 from .. import __version__
 from ..errors import D2EError
 from ..schema import PROFILE, SCHEMA_VERSION, TOPIC_TO_TYPE, RecordingMeta, field_names
-from .layout import META_END_NAME, META_NAME, SCHEMA_PREFIX, schema_document
+from .layout import META_END_NAME, META_NAME, SCHEMA_PREFIX, metadata_record, schema_document
 
 _COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
 
@@ -93,9 +93,12 @@ class RecordingWriter:
         else:
             self.path, self._stream, self._owns_stream = None, path, False
 
-        self._mcap = McapWriter(self._stream, chunk_size=chunk_size, compression=_COMPRESSION[compression])
+        # CRCs everywhere (chunks, summary, data section): readers refuse bytes that fail them (integrity.py)
+        self._mcap = McapWriter(self._stream, chunk_size=chunk_size, compression=_COMPRESSION[compression],
+                                enable_crcs=True, enable_data_crcs=True)
         self._mcap.start(profile=PROFILE, library=f"d2e {__version__}")
-        self._mcap.add_metadata(META_NAME, {"json": json.dumps(self.meta.to_dict()), "schema_version": SCHEMA_VERSION})
+        self._mcap.add_metadata(META_NAME, metadata_record(json.dumps(self.meta.to_dict()),
+                                                           schema_version=SCHEMA_VERSION))
         self._mcap.flush()
         self._stream.flush()
 
@@ -199,6 +202,7 @@ class RecordingWriter:
             for batch in self._batches.values():
                 if batch.rows:
                     self._emit(batch)
+            self._fingerprint_video()
             end = {
                 "counts": self.counts,
                 "first_t_ns": self._first_t,
@@ -206,12 +210,26 @@ class RecordingWriter:
                 "closed_wall_ns": time.time_ns(),
                 **self._end_info,
             }
-            self._mcap.add_metadata(META_END_NAME, {"json": json.dumps(end)})
+            self._mcap.add_metadata(META_END_NAME, metadata_record(json.dumps(end)))
             self._mcap.finish()
             self._stream.flush()
         finally:
             if self._owns_stream:
                 self._stream.close()
+
+    def _fingerprint_video(self) -> None:
+        """Store the fingerprint of the recording's video (``NAME.mkv``, else the file the metadata names), so
+        readers can tell it from another recording's. Close the video before the recording to include it."""
+        if self.path is None or "video_fingerprint" in self._end_info:
+            return
+        from ..video import video_fingerprint
+
+        own, name = self.path.with_suffix(".mkv"), self.meta.video.get("file")
+        video = own if own.exists() or not isinstance(name, str) or "://" in name else self.path.parent / name
+        if video.exists():
+            fingerprint = video_fingerprint(video)
+            if fingerprint is not None:
+                self._end_info["video_fingerprint"] = fingerprint
 
     def __enter__(self) -> RecordingWriter:
         return self

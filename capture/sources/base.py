@@ -124,6 +124,7 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
                 if ended and one_episode:
                     break
             writer.update_end_info(steps=steps, episodes_restarted=episodes)
+            video.close()  # before the recording, so that it stores the finished video's fingerprint
     return GenerationResult(str(path), steps / env.native_hz, steps, frames, events, episodes,
                             time.perf_counter() - t0)
 
