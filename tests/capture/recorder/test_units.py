@@ -70,7 +70,7 @@ def test_pause_hotkey_and_window_rules_drop_events(tmp_path: Path) -> None:
     while not got.empty():
         items.append(got.get())
     keys = [(m.action, m.key) for m in items if isinstance(m, KeyboardEvent)]
-    assert keys == [("press", "a"), ("press", "ctrl_r"), ("press", "shift"), ("release", "a")]
+    assert keys == [("press", "a"), ("release", "a")]  # the hotkey's modifiers are left out too
     titles = [m.title for m in items if isinstance(m, WindowEvent)]
     assert "Secret vault" not in titles and titles[-1] == "notes"
     assert not [m for m in items if isinstance(m, MouseEvent)]
