@@ -42,7 +42,7 @@ class EncoderPressure:
     """Call ``observe`` once per encoded frame; it returns a ``Step`` when the recorder should take one."""
 
     def __init__(self, preset: str, fps: float, queue_size: int, *, presets_switchable: bool = True,
-                 min_fps: float = 5.0, settle_ns: int = 1_500_000_000, deep_frames: int = 3):
+                 min_fps: float = 5.0, settle_ns: int = 1_000_000_000, deep_frames: int = 3):
         faster = X264_PRESETS[:X264_PRESETS.index(preset)] if preset in X264_PRESETS else ()
         self.presets = list(reversed(faster)) if presets_switchable else []  # next one first
         self.preset = preset

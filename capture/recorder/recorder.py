@@ -2,10 +2,10 @@
 
 Why this shape (DESIGN 2, a prototype that kept up on two cores): one process with threads, because
 PyAV and XShm release the GIL for the heavy parts; the grab thread ticks on absolute monotonic deadlines
-and skips late ticks (counted as dropped) instead of drifting; frames go to the encoder through a small
-bounded queue, and when it is full the frame is dropped and counted into the next ``ScreenFrame``'s
-``dropped_before`` (never silently); the encoder runs at nice 10 so a slow encode never delays input
-stamping or grabbing; input callbacks do one queue put. Events are never dropped: their queue is
+and skips late ticks (counted as dropped) instead of drifting; grabs go through a bounded queue (half a
+second) to a converter thread (BGRA -> YUV, overlapping the encoder's work on the previous frame) and on
+to the encoder, and when the queue is full the frame is dropped and counted into the next
+``ScreenFrame``'s ``dropped_before`` (never silently); input callbacks do one queue put. Events are never dropped: their queue is
 unbounded (they are tiny) and a single writer thread owns the MCAP file.
 
 Under CPU pressure (issue 19: 87 % of frames dropped at 720p30 with two busy processes, because the
@@ -82,7 +82,7 @@ class RecorderConfig:
     raw_mouse: bool = True
     with_cursor: bool = True
     overwrite: bool = False
-    queue_frames: int = 8
+    queue_frames: int | None = None  # None: half a second of frames within QUEUE_BYTES, at least 8
     chroma: str = "420"  # "444": full colour resolution (yuv444p) for desktop text
     adapt: bool = True  # step the preset down, then the frame rate, when the encoder falls behind
     key_repeat: str = "keep"  # "keep": stored with repeat=True; "drop": left out
@@ -96,6 +96,15 @@ def segment_base(out: Path, segment: int | None) -> Path:
     """``run.mcap`` -> ``run`` (no segments) or ``run_003`` (segment 3)."""
     base = out.with_suffix("") if out.suffix in (".mcap", ".mkv") else out
     return base if segment is None else base.with_name(f"{base.name}_{segment:03d}")
+
+
+QUEUE_BYTES = 160 * 2**20  # what the grabbed (BGRA) frames waiting for the encoder may hold
+
+
+def queue_frames(width: int, height: int, fps: float) -> int:
+    """Capture queue length: half a second of frames (room for the encoder to step down before the
+    queue overflows), at least 8, within ``QUEUE_BYTES`` (8 MB per 1080p frame)."""
+    return max(8, min(round(fps / 2), QUEUE_BYTES // (width * height * 4)))
 
 
 def choose_preset(width: int, height: int, fps: float) -> str:
@@ -115,7 +124,8 @@ class Recorder:
             raise D2EError(f"--key-repeat {config.key_repeat!r}", fix="use keep or drop")
         if config.chroma not in ("420", "444"):
             raise D2EError(f"--chroma {config.chroma!r}", fix="use 420 or 444")
-        self.frames: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
+        self.frames: queue.Queue[Any] = queue.Queue()  # grabs; bounded in start(), once the frame size is known
+        self.converted: queue.Queue[Any] = queue.Queue(maxsize=2)  # converted frames waiting for the encoder
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -381,12 +391,30 @@ class Recorder:
             self.log(f"encoder behind at its fastest preset ({step.why}): frame rate -> {step.fps:g} fps")
         self.events.put(step)
 
-    def _encode_loop(self) -> None:
+    def _convert_loop(self) -> None:
+        """BGRA grabs -> encoder frames (letterboxed when following). A thread of its own: swscale runs
+        without the GIL, so converting one frame overlaps encoding the previous one (1080p: ~5 ms each)."""
         av = require("av", "record")
+        keep_image = bool(self.cfg.sample_every and self.cfg.sample_dir)
+        try:
+            while True:
+                item = self.frames.get()
+                if item is None:
+                    break
+                image, t, dropped, gap = item
+                if self.cfg.follow:
+                    image = letterbox(image, self.out_w, self.out_h)
+                frame = av.VideoFrame.from_numpy_buffer(image, format="bgra")
+                frame = frame.reformat(width=self.out_w, height=self.out_h, format=self.pix_fmt)
+                self.converted.put((frame, t, dropped, gap, image if keep_image else None))
+        finally:
+            self.converted.put(None)
+
+    def _encode_loop(self) -> None:
         seg = 0 if self.cfg.segment_minutes else None
         seg_ns = round(self.cfg.segment_minutes * 60e9) if self.cfg.segment_minutes else None
         video = self._video0 = self._open_video(seg)
-        self.pressure = EncoderPressure(self.preset, self.cfg.fps, self.cfg.queue_frames,
+        self.pressure = EncoderPressure(self.preset, self.cfg.fps, self.frames.maxsize,
                                         presets_switchable=self.cfg.adapt and video.encoder == "libx264")
         if not self.cfg.adapt:
             self.pressure.divisors = []
@@ -396,10 +424,10 @@ class Recorder:
         last_t: int | None = None
         try:
             while True:
-                item = self.frames.get()
+                item = self.converted.get()
                 if item is None:
                     break
-                image, t, dropped, gap = item
+                frame, t, dropped, gap, image = item
                 if gap and last_t is not None:  # a pause: the video continues as if it had not happened
                     self.video_cut_ns += max(0, t - last_t - self.period_ns)
                 last_t = t
@@ -413,12 +441,8 @@ class Recorder:
                         video = self._open_video(seg)
                         index = 0
                         self.events.put(_Rotate(seg))
-                if self.cfg.follow:
-                    image = letterbox(image, self.out_w, self.out_h)
-                frame = av.VideoFrame.from_numpy_buffer(image, format="bgra")
-                frame = frame.reformat(width=self.out_w, height=self.out_h, format=self.pix_fmt)
                 pts = video.write(frame, t - self.video_cut_ns)
-                if self.cfg.sample_every and index % self.cfg.sample_every == 0 and self.cfg.sample_dir:
+                if image is not None and index % self.cfg.sample_every == 0 and self.cfg.sample_dir:
                     np.save(self.cfg.sample_dir / f"frame_{sample_n:05d}_{pts}.npy", image)
                     sample_n += 1
                 self.events.put(ScreenFrame(t, pts, self.out_w, self.out_h, index, dropped))
@@ -611,6 +635,8 @@ class Recorder:
         self.encoder = choose_encoder(self.codec_family, self.out_w, self.out_h)
         self.preset = cfg.preset or choose_preset(self.out_w, self.out_h, cfg.fps)
         self.pix_fmt = "yuv444p" if cfg.chroma == "444" else "yuv420p"
+        self.frames = queue.Queue(maxsize=cfg.queue_frames or queue_frames(self.region.width, self.region.height,
+                                                                            cfg.fps))
         self.meta = self._build_meta()
         self.planned = segment_base(cfg.out, 0 if cfg.segment_minutes else None).with_suffix(".mcap")
 
@@ -648,6 +674,7 @@ class Recorder:
             self.log(f"raw mouse motion unavailable ({self.input.raw_error}); recording absolute positions only")
         self._spawn(self._write_loop, "d2e-writer")
         self._spawn(self._encode_loop, "d2e-encoder")
+        self._spawn(self._convert_loop, "d2e-convert")
         self._spawn(self._grab_loop, "d2e-grab")
         if self.control is not None:  # last: `record --background` says "recording" once the socket answers,
             self.control.start()       # so input must be captured by then (events were lost in that gap)
