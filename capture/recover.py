@@ -37,6 +37,7 @@ class RecoveryReport:
     video_packets: int = 0
     screen_records_dropped: int = 0
     video_missing: str | None = None
+    no_frames: bool = False  # an empty recording: no screen records, so no video to recover
 
 
 def remux_video(src: str | os.PathLike, dst: str | os.PathLike) -> list[int]:
@@ -84,7 +85,10 @@ def recover(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, vid
         meta = reader.meta
         video_src = Path(reader.video_path)
         frame_pts: set[int] | None = None
-        if video and video_src.exists():
+        report.no_frames = not reader.counts().get("screen")
+        if report.no_frames:
+            pass  # the video holds nothing (or is a header that FFmpeg cannot open): nothing to remux
+        elif video and video_src.exists():
             video_dst = dst_path.with_suffix(".mkv")
             with atomic_output(video_dst, overwrite=overwrite) as tmp:
                 frame_pts = set(remux_video(video_src, tmp))

@@ -5,8 +5,8 @@ PyAV and XShm release the GIL for the heavy parts; the grab thread ticks on abso
 and skips late ticks (counted as dropped) instead of drifting; grabs go through a bounded queue (half a
 second) to a converter thread (BGRA -> YUV, overlapping the encoder's work on the previous frame) and on
 to the encoder, and when the queue is full the frame is dropped and counted into the next
-``ScreenFrame``'s ``dropped_before`` (never silently); input callbacks do one queue put. Events are never dropped: their queue is
-unbounded (they are tiny) and a single writer thread owns the MCAP file.
+``ScreenFrame``'s ``dropped_before`` (never silently); input callbacks do one queue put. Events are
+never dropped: their queue is unbounded (they are tiny) and a single writer thread owns the MCAP file.
 
 Under CPU pressure (issue 19: 87 % of frames dropped at 720p30 with two busy processes, because the
 encoder at nice 10 got almost no CPU), capture comes first: the grab thread asks for a higher priority

@@ -2,10 +2,11 @@
 
 Run as ``python colour_app.py [--title T] [--geometry WxH+X+Y] [--animate] [--log-keys]``. It prints
 ``ready <id>`` (the id of its top-level X window, the one a window manager would name in
-``_NET_ACTIVE_WINDOW``) once the window is mapped. The colour after the n-th key press is ``PALETTE[n % len(PALETTE)]``, so a test can
-tell from the video which press a frame already reflects. ``--animate`` moves a bar across the window
-(moving content for the benchmark's compression figures). ``--log-keys`` prints ``key press F9`` (the X
-keysym name) for every key event the window receives, so a test can tell what reached the application.
+``_NET_ACTIVE_WINDOW``) once the window is mapped. The colour after the n-th key press is
+``PALETTE[n % len(PALETTE)]``, so a test can tell from the video which press a frame already reflects.
+``--animate`` moves a bar across the window (moving content for the benchmark's compression figures).
+``--log-keys`` prints ``key press F9`` (the X keysym name) for every key event the window receives, so a
+test can tell what reached the application.
 """
 
 from __future__ import annotations
