@@ -385,10 +385,10 @@ class Recorder:
             if not video.set_preset(step.preset):
                 return
             self.preset = step.preset
-            self.log(f"encoder behind ({step.why}): preset -> {step.preset}")
+            self.log(f"preset -> {step.preset} ({step.why})")
         elif step.fps is not None:
             self.period_ns = round(1e9 / step.fps)
-            self.log(f"encoder behind at its fastest preset ({step.why}): frame rate -> {step.fps:g} fps")
+            self.log(f"frame rate -> {step.fps:g} fps ({step.why})")
         self.events.put(step)
 
     def _convert_loop(self) -> None:
@@ -459,7 +459,8 @@ class Recorder:
         from ..format import RecordingWriter
 
         path = segment_base(self.cfg.out, segment).with_suffix(".mcap")
-        self.meta.video = {**self.meta.video, "file": path.with_suffix(".mkv").name}
+        self.meta.video = {**self.meta.video, "file": path.with_suffix(".mkv").name, "preset": self.preset}
+        self.meta.fps = round(1e9 / self.period_ns, 3)  # a later segment starts at what the encoder stepped to
         if segment is not None:
             self.meta.extra["segment"] = segment
         self.meta.wall_start_ns = 0  # stamped afresh per file

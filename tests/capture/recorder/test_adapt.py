@@ -44,3 +44,12 @@ def test_a_fixed_encoder_only_lowers_the_frame_rate() -> None:
     p = EncoderPressure("veryfast", 30.0, 16, presets_switchable=False)
     steps, _, _ = _feed(p, 3.0, 30, depth=12)
     assert steps and all(s.preset is None for s in steps)
+
+
+def test_the_frame_rate_comes_back_after_a_calm_spell_but_the_preset_stays() -> None:
+    p = EncoderPressure("superfast", 30.0, 16)
+    steps, t, drops = _feed(p, 2.5, 30, depth=12)  # a spike of load
+    assert [s.preset or s.fps for s in steps] == ["ultrafast", 20.0]
+    calm, t, _ = _feed(p, 12.0, 30, depth=0, t0=t + S // 30, drops0=drops)
+    assert [s.fps for s in calm] == [30.0] and "no pressure" in calm[0].why and p.preset == "ultrafast"
+    assert _feed(p, 12.0, 30, depth=0, t0=t + S // 30, drops0=drops)[0] == []  # nothing more to give back
