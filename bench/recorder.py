@@ -19,7 +19,9 @@ mouse through XTEST, then reads the recording back and prints:
   the grab thread missed, "full" frames refused by the encoder's full queue.
 
 ``--load N`` runs N busy processes (one pure-Python spin loop each, normal priority) for the whole case,
-so the recorder, the X server and the app compete with N saturated cores' worth of other work. A case
+so the recorder, the X server and the app compete with N saturated cores' worth of other work. Every
+grab is a round trip to the X server, so a starved X server shows as "late" drops however well the
+recorder itself is served; ``--x-nice -5`` runs the X server at the grab thread's priority to show that. A case
 ``WxH@FPS:444`` records with full chroma (``--chroma 444``: yuv444p), which keeps coloured text sharp.
 
     python bench/recorder.py                  # 60 s per case (about 4 minutes)
@@ -96,7 +98,8 @@ def _busy(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def run_case(case: str, seconds: float, work: Path, load: int = 0, record_args: tuple[str, ...] = ()) -> dict:
+def run_case(case: str, seconds: float, work: Path, load: int = 0, record_args: tuple[str, ...] = (),
+             x_nice: int = 0) -> dict:
     from capture.format import RecordingReader
     from capture.video import VideoReader
     from tests.capture.recorder.colour_app import RGB
@@ -107,7 +110,8 @@ def run_case(case: str, seconds: float, work: Path, load: int = 0, record_args: 
     fps = float(fps_text)
     extra = ("--chroma", chroma) if chroma else ()
     # -noreset: Xvfb otherwise resets when its last client leaves and refuses whoever connects meanwhile
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp",
+    nice = ["nice", "-n", str(x_nice)] if x_nice else []
+    xvfb = subprocess.Popen([*nice, "Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp",
                              "-noreset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     display = f":{xvfb.stdout.readline().strip()}" if xvfb.stdout else ""
     tag = case.replace("@", "_").replace(":", "_") + f"_load{load}"
@@ -209,15 +213,19 @@ def main() -> None:
     ap.add_argument("--load", type=int, nargs="+", default=[0],
                     help="busy processes competing with the recorder; several values run each case per value")
     ap.add_argument("--record-args", default="", help="extra 'd2e record' options, e.g. '--preset ultrafast'")
+    ap.add_argument("--x-nice", type=int, default=0,
+                    help="run the X server at this nice value (the grab waits for it: -5 shows what a starved "
+                         "X server costs; negative values need root)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="d2e-bench-rec-") as tmp:
         for load in args.load:
             for case in args.cases:
-                rows.append(run_case(case, args.seconds, Path(tmp), load, tuple(args.record_args.split())))
+                rows.append(run_case(case, args.seconds, Path(tmp), load, tuple(args.record_args.split()),
+                                     args.x_nice))
                 print(f"done {case} load {load}", file=sys.stderr, flush=True)
-    print(f"\nrecorder benchmark: {args.seconds:g} s per case, Xvfb, libx264 (preset chosen by the recorder), "
-          f"{os.cpu_count()} cores\n")
+    print(f"\nrecorder benchmark: {args.seconds:g} s per case, Xvfb (nice {args.x_nice}), libx264 (preset chosen by "
+          f"the recorder), {os.cpu_count()} cores, load average at the end {os.getloadavg()[0]:.1f}\n")
     head = ("case", "load", "fps", "drop %", "late/full", "preset", "cores", "X cores", "MB/min", "compr.",
             "PSNR-Y", "PSNR-RGB", "lag p50", "lag p95", "lag max", "sync err p95", "sync err max", "keys")
     print("| " + " | ".join(head) + " |")
