@@ -151,9 +151,9 @@ def render_info(data: dict[str, Any]) -> str:
                      + ("   (pauses are not gaps)" if data.get("end", {}).get("pauses_ns") else ""))
     steps = data.get("end", {}).get("encoder_steps")
     if steps:
-        lines.append("  adapted    " + ", ".join(
-            f"{'preset ' + s['preset'] if 'preset' in s else str(s.get('fps')) + ' fps'}" for s in steps)
-            + " (the encoder fell behind)")
+        lines.append("  encoder    stepped to " + ", ".join(
+            f"preset {s['preset']}" if "preset" in s else f"{s.get('fps'):g} fps" for s in steps)
+            + " (CPU pressure; --json: end.encoder_steps says when and why)")
     return "\n".join(lines)
 
 
