@@ -140,7 +140,6 @@ class X11Input:
         x = require("Xlib.X", "record")
         xk_names = keysym_names(xk)
         owner = self
-
         down = owner.keys_down
 
         class _Keys(keyboard.Listener):  # type: ignore[misc,name-defined]
