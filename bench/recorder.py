@@ -14,9 +14,19 @@ mouse through XTEST, then reads the recording back and prints:
 - key-to-frame lag: capture time of the first frame showing a key's colour minus the key's timestamp
   (p50/p95/max). It includes the app's own repaint time; "sync err" is how far the lag falls outside
   [0, one frame period], i.e. the part that a correct shared clock cannot explain (0 = consistent).
+- the encoder preset the recorder started with and the one it ended with (it steps down to faster presets,
+  then to a lower frame rate, when its encoder falls behind), and where drops came from: "late" ticks
+  the grab thread missed, "full" frames refused by the encoder's full queue.
+
+``--load N`` runs N busy processes (one pure-Python spin loop each, normal priority) for the whole case,
+so the recorder, the X server and the app compete with N saturated cores' worth of other work. Every
+grab is a round trip to the X server, so a starved X server shows as "late" drops however well the
+recorder itself is served; ``--x-nice -5`` runs the X server at the grab thread's priority to show that. A case
+``WxH@FPS:444`` records with full chroma (``--chroma 444``: yuv444p), which keeps coloured text sharp.
 
     python bench/recorder.py                  # 60 s per case (about 4 minutes)
     python bench/recorder.py --seconds 15 --cases 1280x720@30
+    python bench/recorder.py --seconds 30 --load 2 --cases 1280x720@30 1920x1080@30:444
 """
 
 from __future__ import annotations
@@ -83,34 +93,46 @@ def _drive(display: str, w: int, h: int, seconds: float, stop_at: float) -> int:
     return presses
 
 
-def run_case(case: str, seconds: float, work: Path) -> dict[str, float]:
+def _busy(n: int) -> list[subprocess.Popen]:
+    """N processes that each keep one core busy (what other programs on a loaded machine do)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def run_case(case: str, seconds: float, work: Path, load: int = 0, record_args: tuple[str, ...] = (),
+             x_nice: int = 0) -> dict:
     from capture.format import RecordingReader
     from capture.video import VideoReader
     from tests.capture.recorder.colour_app import RGB
 
-    size, fps_text = case.split("@")
+    case_main, _, chroma = case.partition(":")
+    size, fps_text = case_main.split("@")
     w, h = (int(v) for v in size.split("x"))
     fps = float(fps_text)
+    extra = ("--chroma", chroma) if chroma else ()
     # -noreset: Xvfb otherwise resets when its last client leaves and refuses whoever connects meanwhile
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp",
+    nice = ["nice", "-n", str(x_nice)] if x_nice else []
+    xvfb = subprocess.Popen([*nice, "Xvfb", "-displayfd", "1", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp",
                              "-noreset"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     display = f":{xvfb.stdout.readline().strip()}" if xvfb.stdout else ""
-    runtime = work / f"rt-{case.replace('@', '_')}"
+    tag = case.replace("@", "_").replace(":", "_") + f"_load{load}"
+    runtime = work / f"rt-{tag}"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "DISPLAY": display, "XDG_RUNTIME_DIR": str(runtime)}
     app = subprocess.Popen([sys.executable, str(APP), "--geometry", f"{w}x{h}+0+0", "--animate"], env=env,
                            stdout=subprocess.PIPE, text=True)
     assert app.stdout is not None and app.stdout.readline().startswith("ready")
-    out = work / f"{case.replace('@', '_')}.mcap"
-    samples = work / f"samples-{case.replace('@', '_')}"
+    out = work / f"{tag}.mcap"
+    samples = work / f"samples-{tag}"
     samples.mkdir()
     log = out.with_suffix(".log")
+    busy = _busy(load)
     try:
         with log.open("w") as logf:
             rec = subprocess.Popen(
                 [sys.executable, "-m", "d2e.cli", "record", str(out), "--fps", str(fps), "--duration", str(seconds),
                  "--hotkey-pause", "", "--hotkey-stop", "", "--sample-frames", str(samples),
-                 "--sample-every", str(int(fps * 2))], env=env, cwd=ROOT, stderr=logf, stdout=subprocess.DEVNULL)
+                 "--sample-every", str(int(fps * 2)), *extra, *record_args], env=env, cwd=ROOT, stderr=logf,
+                stdout=subprocess.DEVNULL)
             while "capturing keyboard" not in log.read_text():
                 if rec.poll() is not None:
                     raise RuntimeError(log.read_text())
@@ -121,18 +143,19 @@ def run_case(case: str, seconds: float, work: Path) -> dict[str, float]:
             wall = time.monotonic() - t0
             xcpu = (_ticks(xvfb.pid) - x0) / os.sysconf("SC_CLK_TCK") / wall
     finally:
-        app.terminate()
-        app.wait()
-        xvfb.terminate()
-        xvfb.wait()
+        for proc in (*busy, app, xvfb):
+            proc.terminate()
+            proc.wait()
     cpu = (usage.ru_utime + usage.ru_stime) / wall  # includes start-up and the final flush
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with RecordingReader(out) as r:
             frames = list(r.iter(topics=["screen"]))
-            presses = [e for e in r.iter(topics=["keyboard"]) if e.action == "press"]
-            dropped = int(r.end_info.get("dropped_frames", 0))
+            presses = [e for e in r.iter(topics=["keyboard"])
+                       if e.action == "press" and not getattr(e, "repeat", False)]
+            end, video_meta = r.end_info, r.meta.video
+            dropped = int(end.get("dropped_frames", 0))
     span = (frames[-1].t_ns - frames[0].t_ns) / 1e9
     mkv = out.with_suffix(".mkv").stat().st_size
     total = out.stat().st_size + mkv
@@ -164,9 +187,15 @@ def run_case(case: str, seconds: float, work: Path) -> dict[str, float]:
         lag = (first - ev.t_ns) / 1e6
         lags.append(lag)
         errs.append(max(0.0, -lag, lag - period / 1e6))
+    steps = end.get("encoder_steps", [])
+    final_preset = next((s["preset"] for s in reversed(steps) if "preset" in s), video_meta.get("preset"))
+    final_fps = next((s["fps"] for s in reversed(steps) if "fps" in s), fps)
     return {
-        "case": case, "fps": len(frames) / span if span else 0.0,
+        "case": case, "load": load, "fps": len(frames) / span if span else 0.0,
         "dropped_pct": 100 * dropped / (len(frames) + dropped), "cpu": cpu, "xcpu": xcpu,
+        "late": end.get("dropped_late", "-"), "full": end.get("dropped_queue_full", "-"),
+        "preset": f"{video_meta.get('preset')}" + (f" -> {final_preset}" if final_preset != video_meta.get("preset")
+                                                   else "") + (f" @{final_fps:g}" if final_fps != fps else ""),
         "mb_min": total / 1e6 / (span / 60), "compression": len(frames) * w * h * 4 / mkv,
         "psnr_y": float(np.mean(psnr_y)) if psnr_y else float("nan"),
         "psnr_rgb": float(np.mean(psnr_rgb)) if psnr_rgb else float("nan"),
@@ -179,20 +208,31 @@ def run_case(case: str, seconds: float, work: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="recording length per case (default 60)")
-    ap.add_argument("--cases", nargs="+", default=list(CASES), help="WxH@FPS cases (default: the three)")
+    ap.add_argument("--cases", nargs="+", default=list(CASES),
+                    help="WxH@FPS cases, :444 for full chroma (default: the three)")
+    ap.add_argument("--load", type=int, nargs="+", default=[0],
+                    help="busy processes competing with the recorder; several values run each case per value")
+    ap.add_argument("--record-args", default="", help="extra 'd2e record' options, e.g. '--preset ultrafast'")
+    ap.add_argument("--x-nice", type=int, default=0,
+                    help="run the X server at this nice value (the grab waits for it: -5 shows what a starved "
+                         "X server costs; negative values need root)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="d2e-bench-rec-") as tmp:
-        for case in args.cases:
-            rows.append(run_case(case, args.seconds, Path(tmp)))
-            print(f"done {case}", file=sys.stderr, flush=True)
-    print(f"\nrecorder benchmark: {args.seconds:g} s per case, Xvfb, libx264 (preset chosen by the recorder)\n")
-    head = ("case", "fps", "drop %", "cores", "X cores", "MB/min", "compr.", "PSNR-Y", "PSNR-RGB",
-            "lag p50", "lag p95", "lag max", "sync err p95", "sync err max", "keys")
+        for load in args.load:
+            for case in args.cases:
+                rows.append(run_case(case, args.seconds, Path(tmp), load, tuple(args.record_args.split()),
+                                     args.x_nice))
+                print(f"done {case} load {load}", file=sys.stderr, flush=True)
+    print(f"\nrecorder benchmark: {args.seconds:g} s per case, Xvfb (nice {args.x_nice}), libx264 (preset chosen by "
+          f"the recorder), {os.cpu_count()} cores, load average at the end {os.getloadavg()[0]:.1f}\n")
+    head = ("case", "load", "fps", "drop %", "late/full", "preset", "cores", "X cores", "MB/min", "compr.",
+            "PSNR-Y", "PSNR-RGB", "lag p50", "lag p95", "lag max", "sync err p95", "sync err max", "keys")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        print(f"| {r['case']} | {r['fps']:.1f} | {r['dropped_pct']:.2f} | {r['cpu']:.2f} | {r['xcpu']:.2f} | "
+        print(f"| {r['case']} | {r['load']} | {r['fps']:.1f} | {r['dropped_pct']:.2f} | {r['late']}/{r['full']} | "
+              f"{r['preset']} | {r['cpu']:.2f} | {r['xcpu']:.2f} | "
               f"{r['mb_min']:.1f} | {r['compression']:.0f}x | {r['psnr_y']:.1f} | {r['psnr_rgb']:.1f} | "
               f"{r['lag_p50']:.1f} ms | {r['lag_p95']:.1f} ms | {r['lag_max']:.1f} ms | {r['err_p95']:.1f} ms | "
               f"{r['err_max']:.1f} ms | {r['keys']} |")

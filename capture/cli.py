@@ -19,7 +19,8 @@ EXAMPLES = {
     "info": "examples:\n  d2e info run.mcap\n  d2e info run.mcap --json\n  d2e info s3://bucket/run.mcap --no-video",
     "cat": "examples:\n  d2e cat run.mcap --topic keyboard --topic mouse/raw --start 5 --end 10\n"
            "  d2e cat run.mcap --limit 20 | jq .",
-    "validate": "examples:\n  d2e validate run.mcap\n  d2e validate *.mcap --json",
+    "validate": "examples:\n  d2e validate run.mcap\n  d2e validate *.mcap --json\n"
+                "  d2e validate run.mcap --max-drop-pct 2    # fail when over 2 % of the frames were dropped",
     "trim": "examples:\n  d2e trim run.mcap --start 10 --end 70 -o clip.mcap\n"
             "  d2e trim run.mcap --start 10 --end 70 -o clip.mcap --reencode   # exact start",
     "recover": "examples:\n  d2e recover crashed.mcap                 # writes crashed.recovered.mcap/.mkv\n"
@@ -86,14 +87,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     worst = 0
     for path in args.paths:
-        report = validate(path, video=not args.no_video)
+        report = validate(path, video=not args.no_video, max_drop_pct=args.max_drop_pct)
         if args.json:
             _print_json(report.to_dict())
         else:
             for problem in report.problems:
                 print(problem.line())
             checked = ", ".join(f"{n} {t}" for t, n in report.checked.items())
-            print(f"{path}: {'OK' if report.ok else 'INVALID'} ({checked or 'nothing readable'}; "
+            empty = "an empty recording" if report.ok else "nothing readable"
+            print(f"{path}: {'OK' if report.ok else 'INVALID'} ({checked or empty}; "
                   f"{len(report.problems)} problem(s))")
         worst = max(worst, 0 if report.ok else 1)
     return worst
@@ -135,7 +137,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         print(f"wrote {report.video_output}: {report.video_packets} frames"
               + (f" ({report.screen_records_dropped} screen records without a frame dropped)"
                  if report.screen_records_dropped else ""))
-    if report.video_missing:
+    if report.no_frames:
+        print("no frames were recorded: an empty recording has no video")
+    elif report.video_missing:
         print(f"no video at {report.video_missing}: recovered the events only")
     return 0
 
@@ -169,6 +173,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     else:
         p.add_argument("path", help=".mcap file: a local path or an fsspec URL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    if name == "validate":
+        p.add_argument("--max-drop-pct", type=float, metavar="P",
+                       help="fail when more than P %% of the frames were dropped (above 1 %% is always a warning)")
     if name == "cat":
         p.add_argument("--topic", action="append", help="only this topic (repeatable): keyboard, mouse, "
                        "mouse/raw, window, screen")

@@ -64,6 +64,28 @@ def _open(path: str) -> tuple[RecordingReader, bool]:
     return reader, any(issubclass(w.category, UnfinishedRecordingWarning) for w in caught)
 
 
+DROP_WARN_PCT = 1.0  # validate warns above this share of dropped frames
+
+
+def frame_stats(frames: list[ScreenFrame], end_info: dict[str, Any]) -> dict[str, Any]:
+    """Frames, dropped frames (% of the ticks) and the longest gap between two frames, pauses left out.
+
+    Drops come from the recorder's end record, or from the frames' ``dropped_before`` when the file was
+    not finished (a crash); the gap is what a model would see as a frozen screen.
+    """
+    dropped = max(sum(f.dropped_before for f in frames), int(end_info.get("dropped_frames") or 0))
+    ticks = len(frames) + dropped
+    pauses = [(a, b) for a, b, *_ in end_info.get("pauses_ns") or [] if b is not None]
+    longest, at = 0, None
+    for prev, cur in zip(frames, frames[1:]):
+        gap = cur.t_ns - prev.t_ns - sum(max(0, min(b, cur.t_ns) - max(a, prev.t_ns)) for a, b in pauses)
+        if gap > longest:
+            longest, at = gap, prev.t_ns
+    return {"frames": len(frames), "dropped": dropped, "dropped_pct": round(100 * dropped / ticks, 3) if ticks else 0.0,
+            "longest_gap_ms": round(longest / 1e6, 1),
+            "longest_gap_at_s": round((at - frames[0].t_ns) / 1e9, 3) if at is not None else None}
+
+
 def info(path: str, *, video: bool = True) -> dict[str, Any]:
     """Duration, topics, counts, rates, sizes, metadata and video stream facts, as a JSON-able dict."""
     reader, _ = _open(path)
@@ -83,8 +105,12 @@ def info(path: str, *, video: bool = True) -> dict[str, Any]:
             out["readable_bytes"] = reader.truncated_at
         if not is_url(path):  # checking every chunk's CRC reads the whole file: local files only
             out["damaged"] = _damage_summary(reader)
+        if counts.get("screen"):
+            out["frames"] = frame_stats(list(reader.iter(topics=["screen"])), reader.end_info)
         vpath = reader.find_video()
-    if video and exists(vpath):
+    if video and not counts.get("screen") and not exists(vpath):
+        out["video"] = {"path": vpath, "none": True}  # nothing was captured: an empty recording has no video
+    elif video and exists(vpath):
         try:
             with VideoReader(vpath) as v:
                 vi = v.info()
@@ -118,15 +144,25 @@ def render_info(data: dict[str, Any]) -> str:
     video = data.get("video")
     if video and video.get("damaged"):
         lines.append(f"  video      DAMAGED: {video['path']}: {video['damaged']}")
+    if video and video.get("none"):
+        lines.append("  video      none (no frames were recorded)")
     elif video and not video.get("missing"):
         lines.append(f"  video      {video['path']}  {video['codec']} {video['width']}x{video['height']} "
-                     f"{video['frames']} frames, {video['keyframes']} keyframes, {video['fps']} fps avg, "
-                     f"{video['size_bytes'] / 1e6:.2f} MB")
+                     f"{video['pix_fmt']} {video['frames']} frames, {video['keyframes']} keyframes, "
+                     f"{video['fps']} fps avg, {video['size_bytes'] / 1e6:.2f} MB")
     elif video:
         lines.append(f"  video      MISSING: {video['path']}")
-    dropped = data.get("end", {}).get("dropped_frames")
-    if dropped is not None:
-        lines.append(f"  dropped    {dropped} frames")
+    frames = data.get("frames")
+    if frames:
+        at = frames["longest_gap_at_s"]
+        lines.append(f"  dropped    {frames['dropped']} frames ({frames['dropped_pct']:.2f} %)   longest gap "
+                     f"{frames['longest_gap_ms']:.0f} ms" + (f" at {at:.1f} s" if at is not None else "")
+                     + ("   (pauses are not gaps)" if data.get("end", {}).get("pauses_ns") else ""))
+    steps = data.get("end", {}).get("encoder_steps")
+    if steps:
+        lines.append("  encoder    stepped to " + ", ".join(
+            f"preset {s['preset']}" if "preset" in s else f"{s.get('fps'):g} fps" for s in steps)
+            + " (CPU pressure; --json: end.encoder_steps says when and why)")
     lines += _render_damage(data)
     return "\n".join(lines)
 
@@ -160,8 +196,11 @@ _CHECKS = {
 }
 
 
-def validate(path: str, *, video: bool = True, decode_check: bool = True) -> Report:
-    """Check schema, per-topic time order, frame/pts consistency and declared vs decoded frame size."""
+def validate(path: str, *, video: bool = True, decode_check: bool = True, max_drop_pct: float | None = None) -> Report:
+    """Check schema, per-topic time order, frame/pts consistency and declared vs decoded frame size.
+
+    Dropped frames above ``DROP_WARN_PCT`` are a warning, above ``max_drop_pct`` (when given) an error.
+    """
     report = Report(path)
     try:
         reader, unfinished = _open(path)
@@ -197,6 +236,7 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True) -> Rep
                 report.add(f"screen[{cur.index}] t={cur.t_ns}",
                            f"pts {cur.pts_ns} does not increase (previous {prev.pts_ns})")
         vpath = reader.find_video()
+        _check_drops(report, frame_stats(frames, reader.end_info) if frames else None, max_drop_pct)
     if video and frames and all(f.uri is None for f in frames):
         _check_video(report, vpath, frames, decode_check)
         _check_fingerprint(report, vpath, reader.video_fingerprint)
@@ -259,6 +299,18 @@ def _check_fingerprint(report: Report, vpath: str, stored: dict[str, Any] | None
     if problem:
         report.add("video", f"does not match this recording's video ({problem}): another recording's video, "
                    "or damaged", path=vpath)
+
+
+def _check_drops(report: Report, stats: dict[str, Any] | None, max_drop_pct: float | None) -> None:
+    if not stats or not stats["dropped"]:
+        return
+    pct = stats["dropped_pct"]
+    line = (f"{stats['dropped']} of {stats['frames'] + stats['dropped']} frames dropped ({pct:.2f} %), longest gap "
+            f"{stats['longest_gap_ms']:.0f} ms")
+    if max_drop_pct is not None and pct > max_drop_pct:
+        report.add("screen", f"{line}: above --max-drop-pct {max_drop_pct:g}")
+    elif pct > DROP_WARN_PCT:
+        report.add("screen", f"{line}: the recorder was short of CPU", "warning")
 
 
 def _check_video(report: Report, vpath: str, frames: list[ScreenFrame], decode_check: bool) -> None:

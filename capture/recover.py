@@ -44,6 +44,7 @@ class RecoveryReport:
     screen_records_dropped: int = 0
     video_missing: str | None = None
     damaged: list[str] = field(default_factory=list)
+    no_frames: bool = False  # an empty recording: no screen records, so no video to recover
 
 
 def remux_video(src: str | os.PathLike, dst: str | os.PathLike) -> list[int]:
@@ -134,8 +135,10 @@ def recover(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, vid
                                 mcap_bytes_total=reader.size,
                                 mcap_bytes_kept=reader.truncated_at if reader.truncated_at is not None
                                 else reader.size, damaged=[part.describe() for part in damage])
-        use_video = video and os.path.exists(video_src)
-        if video and not use_video:
+        # an empty recording has no frames, so no video (or a header FFmpeg cannot open): nothing to remux
+        report.no_frames = not reader.counts().get("screen")
+        use_video = video and not report.no_frames and os.path.exists(video_src)
+        if video and not report.no_frames and not use_video:
             report.video_missing = str(video_src)
         if use_video:
             _check_own_video(reader, video_src)

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: KeyboardEvent.repeat
 SCHEMA_MAJOR = 1
 PROFILE = "d2e"
 
@@ -39,7 +39,13 @@ BUTTON_FLAGS = {
 
 @dataclass(slots=True)
 class KeyboardEvent:
-    """A key press or release. ``key`` is the platform-neutral name, ``vk`` the Windows VK code."""
+    """A key press or release. ``key`` is the platform-neutral name, ``vk`` the Windows VK code.
+
+    ``repeat`` marks a press that the OS's key auto-repeat generated while the key was held (the X
+    server reports it as a second press without a release): the player pressed once. Files older than
+    schema 1.1 read as ``repeat=False``. Consumers that count presses (token codec, tick labels,
+    metrics) should skip repeats; a repeat is only ever stored between its key's press and release.
+    """
 
     TOPIC: ClassVar[str] = "keyboard"
     t_ns: int
@@ -47,6 +53,7 @@ class KeyboardEvent:
     key: str
     vk: int
     scan: int | None = None
+    repeat: bool = False
 
 
 @dataclass(slots=True)

@@ -46,7 +46,10 @@ def _svt_preset(x264_preset: str) -> str:
 
 
 SOFTWARE_OPTIONS = {
-    "libx264": lambda preset, crf: {"preset": preset, "crf": str(crf), "tune": "zerolatency"},
+    # repeat-headers: every keyframe carries its SPS/PPS, so the stream stays decodable from any keyframe
+    # after ``VideoWriter.set_preset`` continues it with a differently configured encoder
+    "libx264": lambda preset, crf: {"preset": preset, "crf": str(crf), "tune": "zerolatency",
+                                    "x264-params": "repeat-headers=1"},
     "libx265": lambda preset, crf: {"preset": preset, "crf": str(crf), "x265-params": "log-level=error"},
     "libsvtav1": lambda preset, crf: {"preset": _svt_preset(preset), "crf": str(crf), "svtav1-params": "lp=2"},
     "libaom-av1": lambda preset, crf: {"cpu-used": "8", "crf": str(crf)},
@@ -96,12 +99,15 @@ class VideoWriter:
 
     ``write(frame, t_ns)`` takes an RGB ``(H, W, 3)`` or BGRA ``(H, W, 4)`` uint8 array and returns the
     frame's ``pts_ns``. Times are relative to ``start_ns`` (default: the first frame's time).
+    ``pix_fmt`` ``yuv444p`` keeps full colour resolution (sharp coloured text; H.264 High 4:4:4, which
+    FFmpeg/PyAV decode but browsers do not). A writer closed without frames leaves no file: FFmpeg cannot
+    open an MKV that has no frames, so an empty recording is one without a video.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, *, codec: str = "h264",
                  crf: int = 23, preset: str = "ultrafast", gop_seconds: float = 2.0, fps_hint: float = 20.0,
                  start_ns: int | None = None, overwrite: bool = False, bitrate: int | None = None,
-                 container: str | None = None):
+                 container: str | None = None, pix_fmt: str = "yuv420p"):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise D2EError("output already exists", path=self.path, fix="choose another name or pass --force")
@@ -118,24 +124,47 @@ class VideoWriter:
                    if fmt == "matroska" else {})
         self._container = av.open(str(self.path), "w", format=fmt, options=options)
         self._stream = self._container.add_stream(self.encoder, rate=max(1, round(fps_hint)))
+        self.pix_fmt = pix_fmt
+        self._gop = max(1, round(gop_seconds * fps_hint))
+        self._crf, self._bitrate, self.preset = crf, bitrate, preset
         self._stream.width, self._stream.height = self.width, self.height
-        self._stream.pix_fmt = "yuv420p"
+        self._stream.pix_fmt = pix_fmt
         self._stream.time_base = TIME_BASE
-        self._stream.codec_context.time_base = TIME_BASE
-        self._stream.codec_context.gop_size = max(1, round(gop_seconds * fps_hint))
-        opts = SOFTWARE_OPTIONS.get(self.encoder)
-        if opts is not None:
-            options = opts(preset, crf)
-            if bitrate:  # a target bitrate replaces constant quality
-                options.pop("crf", None)
-                self._stream.codec_context.bit_rate = bitrate
-            self._stream.codec_context.options = options
-        self.codec_name = self._stream.codec_context.name
+        self._ctx = self._stream.codec_context  # the encoder in use; set_preset replaces it
+        self._configure(self._ctx, preset)
+        self.codec_name = self._ctx.name
         self.start_ns = start_ns
         self.frames = 0
         self.packets = 0
         self._last_pts = -1
         self._closed = False
+
+    def _configure(self, ctx: av.codec.context.CodecContext, preset: str) -> None:
+        ctx.time_base = TIME_BASE
+        ctx.gop_size = self._gop
+        opts = SOFTWARE_OPTIONS.get(self.encoder)
+        if opts is not None:
+            options = opts(preset, self._crf)
+            if self._bitrate:  # a target bitrate replaces constant quality
+                options.pop("crf", None)
+                ctx.bit_rate = self._bitrate
+            ctx.options = options
+
+    def set_preset(self, preset: str) -> bool:
+        """Continue the stream with a new encoder at ``preset`` (its first frame is a keyframe).
+
+        The recorder steps down to a faster preset when the encoder falls behind. Only libx264 can do
+        it (its keyframes repeat their parameter sets); returns False for every other encoder.
+        """
+        if self.encoder != "libx264" or self._closed or preset == self.preset:
+            return False
+        self._mux(self._ctx.encode(None))
+        ctx = av.CodecContext.create(self.encoder, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = self.width, self.height, self.pix_fmt
+        ctx.framerate = self._stream.codec_context.framerate
+        self._configure(ctx, preset)
+        self._ctx, self.preset = ctx, preset
+        return True
 
     def write(self, image: np.ndarray | av.VideoFrame, t_ns: int) -> int:
         """Encode one frame; ``image`` may also be a ready ``av.VideoFrame`` of the output size (the
@@ -156,24 +185,26 @@ class VideoWriter:
             frame = (av.VideoFrame.from_numpy_buffer(image, format=fmt) if image.flags.c_contiguous
                      else av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt))
         frame.pts, frame.time_base = pts, TIME_BASE
-        for packet in self._stream.encode(frame):
-            self._mux(packet)
+        self._mux(self._ctx.encode(frame))
         self.frames += 1
         return pts * MS
 
-    def _mux(self, packet: av.Packet) -> None:
-        self.packets += bool(packet.size)
-        self._container.mux(packet)
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            packet.stream = self._stream
+            self.packets += bool(packet.size)
+            self._container.mux(packet)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            for packet in self._stream.encode(None):
-                self._mux(packet)
+            self._mux(self._ctx.encode(None))
         finally:
             self._container.close()
+            if not self.frames:  # FFmpeg cannot open an MKV without frames: leave no file rather than that
+                self.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the frame count for video_fingerprint, without a demux pass
             st = self.path.stat()
             _WRITTEN[str(self.path.resolve())] = (st.st_size, st.st_mtime_ns, self.packets)

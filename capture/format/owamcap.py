@@ -6,8 +6,8 @@ message log times in wall-clock ns, and screen messages that point into a video 
 
 A d2e -> OWAMcap -> d2e round trip is lossless: times are mapped to wall clock and back through the
 recording metadata we add as an MCAP metadata record (OWA's tools ignore it), and the few fields OWA's
-messages cannot carry (key names without a VK code, scan codes, window app/pid, frame index and drop
-counts) go into a sparse ``d2e.extras`` metadata record keyed by topic and the message's sequence number.
+messages cannot carry (key names without a VK code, scan codes, auto-repeat flags, window app/pid, frame
+index and drop counts) go into a sparse ``d2e.extras`` metadata record keyed by topic and the message's sequence number.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ _BUILDERS: dict[str, Callable[[int, dict[str, Any]], Any]] = {
 }
 
 # Fields that OWA messages cannot carry, per topic; stored in d2e.extras when not at their default.
-_EXTRA_FIELDS = {"keyboard": ("key", "scan"), "window": ("app", "pid"),
+_EXTRA_FIELDS = {"keyboard": ("key", "scan", "repeat"), "window": ("app", "pid"),
                  "screen": ("index", "dropped_before", "uri")}
 
 
@@ -167,7 +167,9 @@ def _apply_extra(msg: Any, extra: list[Any]) -> None:
 
 def _extra_of(msg: Any, ordinal: int, video_uri: str) -> list[Any] | None:
     if isinstance(msg, KeyboardEvent):
-        return None if msg.key == name_for(msg.vk) and msg.scan is None else [msg.key, msg.scan]
+        if msg.key == name_for(msg.vk) and msg.scan is None and not msg.repeat:
+            return None
+        return [msg.key, msg.scan, msg.repeat] if msg.repeat else [msg.key, msg.scan]
     if isinstance(msg, WindowEvent):
         return None if not msg.app and msg.pid is None else [msg.app, msg.pid]
     if isinstance(msg, ScreenFrame):

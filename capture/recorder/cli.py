@@ -23,9 +23,21 @@ VERBS = ("status", "pause", "resume", "stop")
 EPILOG = """examples:
   d2e record run.mcap                         # whole first monitor at 20 fps until Ctrl-C
   d2e record run --region 0,0,1280,720 --fps 60 --duration 300
+  d2e record game --window SuperTux --follow  # just the game's window, wherever it moves; paused while
+                                              # another window has focus
   d2e record game --background --window Game  # only while a window titled *Game* has focus
+  d2e record notes --chroma 444               # desktop work: full colour resolution keeps text sharp
   d2e record status | pause | resume | stop   # control the background recording
-hotkeys (global, not recorded): ctrl+shift+f9 pause/resume, ctrl+shift+f10 stop
+
+hotkeys: ctrl+shift+f9 pause/resume, ctrl+shift+f10 stop. They are grabbed at the X server, so neither the
+  focused application nor the recording sees them (the application does see the ctrl/shift presses).
+--region coordinates: run 'xwininfo' and click the window; use "Absolute upper-left X/Y" and "Width"/
+  "Height" as X,Y,WIDTH,HEIGHT (or let --window TITLE --follow find and track the window for you).
+key auto-repeat: a held key repeats as extra presses; they are stored flagged repeat=true, so that what
+  counts presses can skip them (--key-repeat drop leaves them out of the file).
+pauses are cut out of the video (no frozen frames); the screen topic's capture times show the gap.
+when the CPU is short the encoder steps down to a faster preset, then to a lower frame rate (--no-adapt:
+  never); the recorder says so, and warns as soon as frames are dropped.
 """
 
 
@@ -43,14 +55,29 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> argparse.ArgumentP
     p.add_argument("target", metavar="OUT|status|pause|resume|stop",
                    help="recording to write (NAME.mcap + NAME.mkv), or a command for the running recorder")
     p.add_argument("--monitor", type=int, default=1, help="monitor number (0 = all monitors; default 1)")
-    p.add_argument("--region", help="x,y,width,height in screen pixels (instead of a whole monitor)")
+    p.add_argument("--region", metavar="X,Y,W,H",
+                   help="a rectangle in screen pixels instead of a whole monitor (xwininfo shows a window's)")
     p.add_argument("--fps", type=float, default=20.0, help="frames per second (default 20)")
     p.add_argument("--size", type=_size, help="scale the video to WIDTHxHEIGHT (e.g. 1280x720)")
     p.add_argument("--codec", default="auto", choices=("auto", "h264", "hevc", "av1"),
                    help="video codec; auto = hardware H.264 if usable, else libx264 (default)")
     p.add_argument("--preset", help="encoder preset (default: chosen so that software x264 keeps up)")
     p.add_argument("--crf", type=int, default=23, help="constant quality (lower = better, default 23)")
-    p.add_argument("--window", metavar="REGEX", help="record only while the focused window's title/class matches")
+    p.add_argument("--chroma", choices=("420", "444"), default="420",
+                   help="420: half colour resolution (default, games); 444: full (desktop text; H.264 "
+                        "High 4:4:4, which FFmpeg/PyAV decode but browsers do not)")
+    p.add_argument("--no-adapt", action="store_true",
+                   help="keep the preset and frame rate even when the encoder falls behind (frames are dropped)")
+    p.add_argument("--key-repeat", choices=("keep", "drop"), default="keep",
+                   help="auto-repeat presses of a held key: keep them flagged repeat=true (default) or drop them")
+    p.add_argument("--window", metavar="REGEX",
+                   help="record only while the focused window's title/class matches (case-insensitive); "
+                        "refuses to start when no window matches within --window-timeout")
+    p.add_argument("--follow", action="store_true",
+                   help="with --window: capture that window's client area, following moves and resizes "
+                        "(letterboxed into a fixed video size; each rect is logged in the window topic)")
+    p.add_argument("--window-timeout", type=float, default=10.0, metavar="S",
+                   help="how long to wait at start for a window matching --window (default 10)")
     p.add_argument("--exclude-window", metavar="REGEX", help="capture nothing while a matching window has focus")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--segment-minutes", type=float, metavar="N", help="start a new numbered file pair every N minutes")
@@ -138,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = RecorderConfig(
         out=Path(args.target), monitor=args.monitor, region=parse_region(args.region) if args.region else None,
         fps=args.fps, size=args.size, codec=args.codec, preset=args.preset, crf=args.crf, window=args.window,
-        exclude_window=args.exclude_window, duration=args.duration, segment_minutes=args.segment_minutes,
+        follow=args.follow, window_wait=args.window_timeout, chroma=args.chroma, adapt=not args.no_adapt,
+        key_repeat=args.key_repeat, exclude_window=args.exclude_window, duration=args.duration,
+        segment_minutes=args.segment_minutes,
         min_free_gb=args.min_free_gb, hotkey_pause=args.hotkey_pause or None,
         hotkey_stop=args.hotkey_stop or None, raw_mouse=not args.no_raw_mouse, with_cursor=not args.no_cursor,
         overwrite=args.force, sample_dir=args.sample_frames, sample_every=args.sample_every,

@@ -28,6 +28,9 @@ class Region:
     def as_dict(self) -> dict[str, int]:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.width, self.height)
+
 
 def parse_region(text: str) -> Region:
     """``x,y,w,h`` -> Region."""
@@ -62,9 +65,13 @@ class ScreenGrabber:
     """Grabs one region as a (H, W, 4) BGRA uint8 array, with the cursor drawn in (as the player saw it)."""
 
     def __init__(self, region: Region, *, with_cursor: bool = True):
-        self.region = region
         self.with_cursor = with_cursor
         self._sct: Any = None
+        self.set_region(region)
+
+    def set_region(self, region: Region) -> None:
+        """Grab another rectangle from the next grab on (``--follow`` moves it with the window)."""
+        self.region = region
         self._box = {"left": region.x, "top": region.y, "width": region.width, "height": region.height}
 
     def open(self) -> None:

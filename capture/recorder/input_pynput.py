@@ -49,11 +49,15 @@ class PynputInput:
         self.raw_available = False
         self.raw_error = "raw mouse input is implemented for X11 only"
         self._listeners: list[Any] = []
+        self._down: set[str] = set()
 
     def _key(self, action: str) -> Any:
         def callback(key: Any, *_: Any) -> None:
             name = key_name(key)
-            self.emit(KeyboardEvent(time.monotonic_ns(), action, name, vk_for(name) or getattr(key, "vk", 0) or 0))
+            repeat = action == KEY_PRESS and name in self._down  # OS auto-repeat: a press without a release
+            (self._down.add if action == KEY_PRESS else self._down.discard)(name)
+            self.emit(KeyboardEvent(time.monotonic_ns(), action, name, vk_for(name) or getattr(key, "vk", 0) or 0,
+                                    None, repeat))
             self.clock.fallbacks += 1
         return callback
 

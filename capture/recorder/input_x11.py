@@ -4,6 +4,9 @@ Keyboard/mouse come through pynput's X RECORD listeners, but we take over their 
 (``_handle_message``) instead of pynput's callbacks: the hook sees the X event itself, so we get the
 server timestamp (DESIGN 2: callbacks lag it by a median 34 ms) and the keycode, and we name keys from
 the keycode's unshifted keysym, so ``shift+1`` is stored as ``shift`` then ``1`` (VK 0x31), never ``!``.
+RECORD sees the server's key auto-repeat as further KeyPress events without releases (measured under
+Xvfb: holding Right 1.2 s gave 15 presses, 1 release), so a press of a keycode already down is flagged
+``repeat``; the keys held at start are read from the server so their repeats are flagged too.
 
 Raw mouse motion comes from XInput2 ``XI_RawMotion`` on its own connection: it keeps working when a
 game grabs the pointer or the pointer sits at the screen edge, where absolute positions stop changing.
@@ -127,6 +130,7 @@ class X11Input:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listeners: list[Any] = []
+        self.keys_down: set[int] = set()  # keycodes held, to tell auto-repeat from a new press
 
     # -- keyboard and mouse through pynput's RECORD plumbing -------------------------------------
     def _make_listeners(self) -> list[Any]:
@@ -136,14 +140,21 @@ class X11Input:
         x = require("Xlib.X", "record")
         xk_names = keysym_names(xk)
         owner = self
+        down = owner.keys_down
 
         class _Keys(keyboard.Listener):  # type: ignore[misc,name-defined]
             def _handle_message(self, display: Any, event: Any, injected: bool = False) -> None:
                 keysym = display.keycode_to_keysym(event.detail, 0)
                 name = keysym_name(keysym, xk_names.get(keysym))
-                action = KEY_PRESS if event.type == x.KeyPress else KEY_RELEASE
-                owner.emit(KeyboardEvent(owner.clock.stamp(event.time), action, name, vk_for(name),
-                                         max(0, event.detail - 8)))
+                press = event.type == x.KeyPress
+                # X auto-repeat, as RECORD sees it, is a second KeyPress with no KeyRelease in between
+                repeat = press and event.detail in down
+                if press:
+                    down.add(event.detail)
+                else:
+                    down.discard(event.detail)
+                owner.emit(KeyboardEvent(owner.clock.stamp(event.time), KEY_PRESS if press else KEY_RELEASE, name,
+                                         vk_for(name), max(0, event.detail - 8), repeat))
 
             def _handle(self, display: Any, event: Any) -> None:  # pynput < 1.8 name of the hook
                 self._handle_message(display, event, False)
@@ -232,7 +243,19 @@ class X11Input:
         thread.start()
         self._threads.append(thread)
 
+    def _seed_keys_down(self) -> None:
+        """Keys already held when recording starts: their auto-repeats must not look like new presses."""
+        xdisplay = require("Xlib.display", "record")
+        with contextlib.suppress(Exception):
+            d = xdisplay.Display(self.display_name)
+            try:
+                keymap = d.query_keymap()
+            finally:
+                d.close()
+            self.keys_down.update(8 * i + bit for i, byte in enumerate(keymap) for bit in range(8) if byte >> bit & 1)
+
     def start(self) -> None:
+        self._seed_keys_down()
         self._listeners = self._make_listeners()
         for listener in self._listeners:
             listener.start()

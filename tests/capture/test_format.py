@@ -112,20 +112,37 @@ def test_newer_minor_version_with_extra_fields_is_read(tmp_path: Path) -> None:
         assert r.meta.source == "x" and r.meta.extra["new_field"] == 5
 
 
-def test_extra_and_missing_fields_in_rows_map_by_name(tmp_path: Path) -> None:
+def _keyboard_file(path: Path, version: str, fields: str, rows: list[list]) -> Path:
+    """A native file whose keyboard channel stores ``fields`` (as another d2e version would)."""
     import msgpack
 
-    path = tmp_path / "fields.mcap"
     with open(path, "wb") as f:
         w = McapWriter(f)
         w.start(profile="d2e", library="test")
-        w.add_metadata(META_NAME, {"json": json.dumps({"schema_version": "1.3"})})
+        w.add_metadata(META_NAME, {"json": json.dumps({"schema_version": version})})
         sid = w.register_schema("d2e/KeyboardEvent", "jsonschema", b"{}")
-        cid = w.register_channel("keyboard", "msgpack", sid, {"fields": "t_ns,key,action,vk,pressure"})
-        w.add_message(cid, 5, msgpack.packb([[5, "w", "press", 0x57, 0.7]]), 5)
+        cid = w.register_channel("keyboard", "msgpack", sid, {"fields": fields})
+        w.add_message(cid, rows[0][0], msgpack.packb(rows), rows[-1][0])
         w.finish()
+    return path
+
+
+def test_extra_and_missing_fields_in_rows_map_by_name(tmp_path: Path) -> None:
+    path = _keyboard_file(tmp_path / "fields.mcap", "1.3", "t_ns,key,action,vk,pressure",
+                          [[5, "w", "press", 0x57, 0.7]])
     with RecordingReader(path) as r:
         assert list(r.iter()) == [KeyboardEvent(5, "press", "w", 0x57, None)]
+
+
+def test_repeat_flags_round_trip_and_files_before_1_1_read_as_no_repeat(tmp_path: Path) -> None:
+    held = [KeyboardEvent(10, "press", "w", 0x57, 25), KeyboardEvent(20, "press", "w", 0x57, 25, True),
+            KeyboardEvent(30, "press", "w", 0x57, 25, True), KeyboardEvent(40, "release", "w", 0x57, 25)]
+    with RecordingReader(_write(tmp_path / "new.mcap", held)) as r:
+        assert r.meta.schema_version == "1.1" and list(r.iter()) == held
+    old = _keyboard_file(tmp_path / "v1_0.mcap", "1.0", "t_ns,action,key,vk,scan",  # the 1.0 layout
+                         [[5, "press", "w", 0x57, 25], [6, "press", "w", 0x57, 25]])
+    with RecordingReader(old) as r:
+        assert [e.repeat for e in r.iter()] == [False, False]
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,23 @@ def test_we_read_files_written_by_owas_writer(tmp_path: Path) -> None:
     with RecordingReader(native) as r:
         assert r.meta.video["file"] == "video.mkv"
         assert [m.TOPIC for m in r.iter()] == [t for t, _ in got]
+
+
+def test_repeat_flags_survive_owamcap_and_owa_still_reads_the_file(tmp_path: Path) -> None:
+    from capture.format import RecordingWriter
+    from capture.schema import KeyboardEvent, RecordingMeta
+
+    src, owa, back = tmp_path / "rep.mcap", tmp_path / "rep_owa.mcap", tmp_path / "rep_back.mcap"
+    right = ("right", 0x27, 106)
+    events = [KeyboardEvent(1_000, "press", *right), KeyboardEvent(2_000, "press", *right, True),
+              KeyboardEvent(3_000, "press", *right, True), KeyboardEvent(4_000, "release", *right),
+              KeyboardEvent(5_000, "press", "a", 0x41)]
+    with RecordingWriter(src, RecordingMeta(source="test")) as w:
+        w.write_all(events)
+    to_owamcap(str(src), str(owa))
+    with owa_reader.OWAMcapReader(str(owa)) as r:  # OWA sees four presses: it has no repeat flag
+        assert [(m.decoded.event_type, m.decoded.vk) for m in r.iter_messages()] == [
+            ("press", 0x27), ("press", 0x27), ("press", 0x27), ("release", 0x27), ("press", 0x41)]
+    to_native(str(owa), str(back))
+    with RecordingReader(back) as r:
+        assert list(r.iter()) == events

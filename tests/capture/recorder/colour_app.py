@@ -1,10 +1,12 @@
 """A tiny real X11 client for the recorder tests: its window colour changes on every key press.
 
-Run as ``python colour_app.py [--title T] [--geometry WxH+X+Y] [--animate]``. It prints ``ready <id>``
-(the id of its top-level X window, the one a window manager would name in ``_NET_ACTIVE_WINDOW``) once
-the window is mapped. The colour after the n-th key press is ``PALETTE[n % len(PALETTE)]``, so a test can
-tell from the video which press a frame already reflects. ``--animate`` moves a bar across the window
-(moving content for the benchmark's compression figures).
+Run as ``python colour_app.py [--title T] [--geometry WxH+X+Y] [--animate] [--log-keys]``. It prints
+``ready <id>`` (the id of its top-level X window, the one a window manager would name in
+``_NET_ACTIVE_WINDOW``) once the window is mapped. The colour after the n-th key press is
+``PALETTE[n % len(PALETTE)]``, so a test can tell from the video which press a frame already reflects.
+``--animate`` moves a bar across the window (moving content for the benchmark's compression figures).
+``--log-keys`` prints ``key press F9`` (the X keysym name) for every key event the window receives, so a
+test can tell what reached the application.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> None:
     ap.add_argument("--title", default="d2e colour app")
     ap.add_argument("--geometry", default="320x240+0+0")
     ap.add_argument("--animate", action="store_true")
+    ap.add_argument("--log-keys", action="store_true")
     args = ap.parse_args()
 
     root = tk.Tk()
@@ -51,6 +54,9 @@ def main() -> None:
         canvas.update_idletasks()
 
     root.bind_all("<KeyPress>", on_key)
+    if args.log_keys:
+        root.bind_all("<KeyPress>", lambda e: print(f"key press {e.keysym}", flush=True), add="+")
+        root.bind_all("<KeyRelease>", lambda e: print(f"key release {e.keysym}", flush=True), add="+")
     if args.animate:
         w, h = (int(v) for v in args.geometry.split("+")[0].split("x"))
         # game-like moving content in the top three quarters (the bottom shows only the key colour):

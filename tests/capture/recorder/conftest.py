@@ -34,6 +34,11 @@ class XServer:
     def xdo(self, *args: str | int) -> None:
         subprocess.run(["xdotool", *map(str, args)], env=self.env, check=True, timeout=10)
 
+    def d2e(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a ``d2e`` command on this display; returns its exit status and output."""
+        return subprocess.run([sys.executable, "-m", "d2e.cli", *args], env=self.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+
     def set_active_window(self, window_id: int) -> None:
         """Act as a window manager: announce ``window_id`` in ``_NET_ACTIVE_WINDOW`` (bare Xvfb has no WM)."""
         from Xlib import X, Xatom
@@ -81,10 +86,12 @@ class App:
         _STARTED.append(self.proc)
         self.window_id = _toplevel(xs.display, int(line.split()[1]))
 
-    def close(self) -> None:
+    def close(self) -> str:
+        """End the app; returns what it printed after ``ready`` (``--log-keys``: the keys it received)."""
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+        rest, _ = self.proc.communicate(timeout=10)
+        return rest or ""
 
 
 class RecorderProc:

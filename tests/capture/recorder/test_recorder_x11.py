@@ -254,6 +254,8 @@ def test_background_status_and_stop(xserver: XServer, tmp_path: Path) -> None:
     started = d2e("record", str(out), "--background", "--fps", "10")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "recording in the background" in started.stdout
+    assert f"-> {out}" in started.stdout and "None" not in started.stdout  # the file it writes, from the start
+    assert not out.with_suffix(".log").read_text().startswith("d2e record: recording again")
     xserver.xdo("mousemove", 500, 400)
     xserver.xdo("key", "z")
     time.sleep(0.5)
@@ -261,6 +263,7 @@ def test_background_status_and_stop(xserver: XServer, tmp_path: Path) -> None:
     assert status["state"] == "recording" and status["frames"] > 0 and status["events"] >= 2
     second = d2e("record", str(tmp_path / "second.mcap"), "--fps", "10")  # refused before it records anything
     assert second.returncode != 0 and "another recording is running" in second.stdout + second.stderr
+    assert "stopped" not in second.stderr  # refused before it started: nothing to report as stopped
     assert not list(tmp_path.glob("second*"))
     assert json.loads(d2e("record", "status", "--json").stdout)["state"] == "recording"  # the first is untouched
     stopped = d2e("record", "stop")

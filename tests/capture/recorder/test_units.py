@@ -70,7 +70,7 @@ def test_pause_hotkey_and_window_rules_drop_events(tmp_path: Path) -> None:
     while not got.empty():
         items.append(got.get())
     keys = [(m.action, m.key) for m in items if isinstance(m, KeyboardEvent)]
-    assert keys == [("press", "a"), ("press", "ctrl_r"), ("press", "shift"), ("release", "a")]
+    assert keys == [("press", "a"), ("release", "a")]  # the hotkey's modifiers are left out too
     titles = [m.title for m in items if isinstance(m, WindowEvent)]
     assert "Secret vault" not in titles and titles[-1] == "notes"
     assert not [m for m in items if isinstance(m, MouseEvent)]
@@ -109,3 +109,41 @@ def test_pynput_key_names() -> None:
     assert key_name(SimpleNamespace(name="ctrl_l")) == "ctrl"
     assert key_name(SimpleNamespace(name=None, char="A")) == "a"
     assert key_name(SimpleNamespace(name=None, char=None, vk=65307)) == "vk_65307"
+
+
+def _drain(rec: Recorder) -> list:
+    out = []
+    while not rec.events.empty():
+        out.append(rec.events.get())
+    return out
+
+
+def test_repeats_are_flagged_or_dropped_and_never_stored_without_their_press(tmp_path: Path) -> None:
+    def run(mode: str) -> list[tuple[str, bool]]:
+        rec = Recorder(RecorderConfig(out=tmp_path / "x.mcap", key_repeat=mode, log=lambda _line: None))
+        rec.on_input(KeyboardEvent(1, "press", "w", 0x57, None, True))  # held since before: no press in the file
+        rec.on_input(KeyboardEvent(2, "release", "w", 0x57))
+        rec.on_input(KeyboardEvent(3, "press", "d", 0x44))
+        for t in (4, 5, 6):
+            rec.on_input(KeyboardEvent(t, "press", "d", 0x44, None, True))
+        rec.on_input(KeyboardEvent(7, "release", "d", 0x44))
+        assert rec.repeats == 3
+        return [(m.action, m.repeat) for m in _drain(rec)]
+
+    assert run("keep") == [("press", False), ("press", True), ("press", True), ("press", True), ("release", False)]
+    assert run("drop") == [("press", False), ("release", False)]
+
+
+def test_recorded_seconds_leave_pauses_out(tmp_path: Path) -> None:
+    rec = Recorder(RecorderConfig(out=tmp_path / "x.mcap", log=lambda _line: None))
+    rec.t_start, rec.t_stop = 10 * 10**9, 30 * 10**9
+    rec.pauses = [[12 * 10**9, 15 * 10**9, "user"], [28 * 10**9, None, "user"]]  # the last one runs to the stop
+    assert rec.recorded_seconds() == 15.0
+
+
+def test_capture_queue_holds_half_a_second_within_its_memory_budget() -> None:
+    from capture.recorder.recorder import queue_frames
+
+    assert queue_frames(1280, 720, 30) == 15
+    assert queue_frames(1920, 1080, 60) == 20  # 160 MB of 8 MB frames, not 30
+    assert queue_frames(640, 480, 5) == 8
