@@ -14,12 +14,16 @@ from capture.schema import BUTTON_FLAGS, RI_WHEEL, WHEEL_DELTA, KeyboardEvent, M
 
 def model_inputs(events: Iterable[Any]) -> list[Any]:
     """Keyboard and raw-mouse events, with pointer button/scroll events turned into raw flags when the
-    recording has no raw button events of its own (e.g. OWAMcap files without ``mouse/raw``)."""
+    recording has no raw button events of its own (e.g. OWAMcap files without ``mouse/raw``), and without
+    the key auto-repeats the recorder flags (``KeyboardEvent.repeat``): holding a key is one press."""
     events = list(events)
     raw_buttons = any(isinstance(e, RawMouseEvent) and e.button_flags for e in events)
     out = []
     for e in events:
-        if isinstance(e, (KeyboardEvent, RawMouseEvent)):
+        if isinstance(e, KeyboardEvent):
+            if not e.repeat:
+                out.append(e)
+        elif isinstance(e, RawMouseEvent):
             out.append(e)
         elif isinstance(e, MouseEvent) and not raw_buttons:
             if e.action in ("press", "release") and e.button in BUTTON_FLAGS:

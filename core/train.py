@@ -25,7 +25,10 @@ from .run import SUMMARY, RunFolder
 
 
 def quiet_lightning() -> None:
-    """Lightning logs device info and advertisements at INFO and warns about its own internals: not ours."""
+    """Lightning logs device info and advertisements at INFO and warns about its own internals: not ours.
+    (Imported first: importing it sets its loggers' level.)"""
+    import pytorch_lightning  # noqa: F401
+
     for name in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     for module in ("pytorch_lightning", "lightning_fabric", "lightning", "torch.utils.data"):

@@ -109,6 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from capture.storage import atomic_output
     from core.data.frames import discover_videos
 
     from .label import LabelOptions, foreign_outputs, run_local, run_ray, select_shard
@@ -132,7 +133,7 @@ def cmd_label(args: argparse.Namespace) -> int:
                        path=out, fix="use a new --out folder, or --replace to relabel them with this model")
     opts = LabelOptions(segment_s=args.segment, skip_start_s=args.skip_start, skip_end_s=args.skip_end,
                         min_motion=args.min_motion, image_size=info["image_size"], aspect=info["aspect"],
-                        copy_video=args.copy_video, owamcap=args.owamcap)
+                        copy_video=args.copy_video, owamcap=args.owamcap, min_confidence=args.min_confidence)
     print(f"labeling {len(videos)} video(s) with {info['model_id']} ({info['kind']}, config {info['config_hash']})"
           f" -> {out}", file=sys.stderr)
     if args.ray:
@@ -144,7 +145,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         labeler = load_labeler(args.model, device=args.device, batch_size=args.batch_size)
         summary = run_local(videos, out, labeler, opts, info, progress=not args.quiet)
     report = {**asdict(summary), "realtime_factor": summary.realtime_factor}
-    (out / "run_summary.json").write_text(json.dumps(report, indent=1))
+    with atomic_output(out / "run_summary.json", overwrite=True) as tmp:  # private like every output (0600)
+        tmp.write_text(json.dumps(report, indent=1))
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -153,7 +155,7 @@ def cmd_label(args: argparse.Namespace) -> int:
               f"({summary.realtime_factor:.2f}x real time)")
         for video, reason in summary.failures.items():
             print(f"  failed: {video}: {reason}")
-    return 0
+    return 1 if summary.failed else 0  # a script must notice that some videos were not labeled
 
 
 def _verb(verbs: argparse._SubParsersAction, name: str, help_text: str, epilog: str) -> argparse.ArgumentParser:
@@ -172,6 +174,8 @@ def add_label_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-motion", type=float, default=5.0,
                    help="skip a segment as static (menu, pause) when fewer than this %% of its consecutive frames "
                         "change visibly (default 5; 0 labels everything)")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="leave out events the model is less sure of (0-1; a key press and its release together)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--threads", type=int, default=0,

@@ -52,8 +52,9 @@ class Window:
 
 
 def key_events(events: Iterable[Any]) -> list[tuple[int, str, str]]:
-    """(t, key, action) of keyboard events; the key is the VK code as a string so names never matter."""
-    return [(e.t_ns, str(e.vk), e.action) for e in events if isinstance(e, KeyboardEvent)]
+    """(t, key, action) of keyboard events, auto-repeats left out (holding a key is one press); the key is the
+    VK code as a string so names never matter."""
+    return [(e.t_ns, str(e.vk), e.action) for e in events if isinstance(e, KeyboardEvent) and not e.repeat]
 
 
 def button_events(events: Iterable[Any]) -> list[tuple[int, str, str]]:

@@ -27,3 +27,24 @@ def test_held_per_tick_by_hand() -> None:
     expected = np.array([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1]], bool)
     assert np.array_equal(state, expected)
     assert held_per_tick(iv, [99], 0, 3).sum() == 0  # ids outside the columns are ignored
+
+
+def test_flagged_auto_repeats_are_not_presses_for_labels_tokens_or_metrics() -> None:
+    from capture.schema import KeyboardEvent
+    from core.inputs import model_inputs
+    from core.ticks import EventTable
+    from core.tokens import Vocabulary, decode_tokens, encode_window
+    from idm.metrics import Window, press_f1
+    from idm.metrics import key_events as metric_keys
+
+    held = [KeyboardEvent(0, "press", "right", 0x27), *(KeyboardEvent(k * 33 * MS, "press", "right", 0x27, repeat=True)
+                                                        for k in range(3, 9)),
+            KeyboardEvent(320 * MS, "release", "right", 0x27)]
+    assert [e.t_ns for e in model_inputs(held)] == [0, 320 * MS]
+    assert EventTable(held).presses(0, 8, [0x27])[:, 0].tolist() == [True] + [False] * 7
+    frames = [k * 50 * MS for k in range(8)]
+    vocab = Vocabulary.default()
+    decoded = decode_tokens(encode_window(held, frames, 0, vocab), 0, 0, vocab)
+    assert [(e.action, e.t_ns) for e in decoded] == [("press", 0), ("release", 320 * MS)]
+    truth = metric_keys(held)
+    assert press_f1(truth, truth[:1], Window(0, 400 * MS))["press_f1"] == 1.0  # one press, not seven

@@ -46,9 +46,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_label_folder_of_mixed_videos(videos: Path, tick_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels"
     run = _run(str(videos), "--model", str(tick_model), "--out", str(out), "--segment", "1", "--json", "--quiet")
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr  # two inputs failed: a script must notice
     summary = json.loads(run.stdout)
     assert summary["labeled"] == 3 and summary["failed"] == 2
+    assert (out / "run_summary.json").stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o077 == 0 for p in [*out.glob("*.mcap"), *out.glob("*.json")])
     assert any("zero-length" in r for r in summary["failures"].values())
     assert any("unreadable" in r for r in summary["failures"].values())
     outputs = sorted(out.glob("*.mcap"))
@@ -98,10 +100,10 @@ def test_shards_partition_and_match_a_single_run(videos: Path, tick_model: Path,
     parts = [select_shard(names, f"{i}/3") for i in range(3)]
     assert sorted(sum(parts, [])) == sorted(names) and all(parts)
     single, split = tmp_path / "single", tmp_path / "split"
-    assert _run(str(videos), "--model", str(tick_model), "--out", str(single), "--quiet").returncode == 0
+    assert _run(str(videos), "--model", str(tick_model), "--out", str(single), "--quiet").returncode == 1
     for i in range(2):  # one thread per shard, as when shards share a machine: the same labels
         assert _run(str(videos), "--model", str(tick_model), "--out", str(split), "--shard", f"{i}/2",
-                    "--threads", "1", "--quiet").returncode == 0
+                    "--threads", "1", "--quiet").returncode == 1  # each shard has one of the two bad videos
     _assert_same_outputs(single, split)
 
 
@@ -116,9 +118,9 @@ def _assert_same_outputs(a: Path, b: Path) -> None:
 def test_ray_local_cluster_matches_local_run(videos: Path, tick_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     local, ray_out = tmp_path / "local", tmp_path / "ray"
-    assert _run(str(videos), "--model", str(tick_model), "--out", str(local), "--quiet").returncode == 0
+    assert _run(str(videos), "--model", str(tick_model), "--out", str(local), "--quiet").returncode == 1
     run = _run(str(videos), "--model", str(tick_model), "--out", str(ray_out), "--ray", "--workers", "2", "--json")
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.returncode == 1, run.stderr[-2000:]
     assert json.loads(run.stdout)["labeled"] == 3
     _assert_same_outputs(local, ray_out)
 
@@ -164,3 +166,15 @@ def test_outputs_feed_the_training_dataset(videos: Path, tick_model: Path, tmp_p
     window = ds[1]
     assert window["frames"].shape == (8, 32, 32, 3) and window["frames"].std() > 10  # real pixels
     assert window["keys"].shape == (8, 2) and len(window["tokens"]) > 0
+
+
+def test_min_confidence_leaves_out_doubtful_events_with_their_releases() -> None:
+    from capture.schema import KeyboardEvent, RawMouseEvent
+    from idm.label import confident
+
+    a = lambda t, action: KeyboardEvent(t, action, "a", 0x41)  # noqa: E731
+    events = [(a(0, "press"), 0.9), (RawMouseEvent(5, 3, 0), 0.2), (a(10, "release"), 0.1),
+              (a(20, "press"), 0.3), (a(30, "release"), 0.99), (RawMouseEvent(40, 1, 1), 0.7)]
+    kept = [(e.t_ns, c) for e, c in confident(events, 0.5)]
+    assert kept == [(0, 0.9), (10, 0.1), (40, 0.7)]  # the doubtful press goes with its sure release
+    assert confident(events, 0.0) == events
