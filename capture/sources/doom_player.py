@@ -15,10 +15,9 @@ from typing import Any
 
 from .hands import IntentPolicy
 from .policy import Intent
-from .vizdoom import GAME_VARIABLES, SEEN
+from .vizdoom import STATE_NAMES
 
-_I = {name: i for i, name in enumerate((*GAME_VARIABLES, *SEEN))}
-DOOM_FRICTION = 0.90625  # velocity kept per tic on the ground (Doom's FRICTION, 0xE800 / 0x10000)
+_I = {name: i for i, name in enumerate(STATE_NAMES)}
 
 
 def var(state: list[float], name: str) -> float:

@@ -46,7 +46,7 @@ class Hands:
         min_hold_ms: Range of the shortest hold of a press, drawn per press.
         tap_hold_ms: Range of a tap's hold.
         switch_gap_ms: Range of the pause between releasing a key and pressing its opposite.
-        retap_gap_ms: Range of the pause between two taps of the same key.
+        retap_gap_ms: Range of the pause between releasing a key and pressing it again.
         mistake_prob: Chance that a new direction press goes the wrong way first.
         mistake_keys: Keys whose presses can go the wrong way (default: every key with an opposite).
         idle_rate: Rests per second while playing; each lasts ``idle_s``.
@@ -98,8 +98,7 @@ class Hands:
     def _release(self, key: str, t_ns: int) -> None:
         del self.held[key]
         self.forced.pop(key, None)
-        if key in self.tap_keys:
-            self.next_press_at[key] = t_ns + self._draw(self.retap_gap_ms)
+        self.next_press_at[key] = t_ns + self._draw(self.retap_gap_ms)  # a finger needs a moment to press again
         other = opposite_of(key)
         if other is not None:
             self.next_press_at[other] = t_ns + self._draw(self.switch_gap_ms)

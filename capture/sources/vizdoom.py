@@ -31,6 +31,7 @@ GAME_VARIABLES = ("POSITION_X", "POSITION_Y", "POSITION_Z", "ANGLE", "PITCH", "V
 SEEN = ("enemy_visible", "enemy_x", "enemy_y", "enemy_z", "item_visible", "item_x", "item_y")
 ENEMY_CATEGORIES = ("Monster", "Player")  # labels' object_category ("Self" is the player itself)
 ITEM_CATEGORIES = ("Health", "Armor", "Ammo", "Weapon")
+STATE_NAMES = (*GAME_VARIABLES, "episode_tic", *SEEN)  # episode_tic restarts at each new episode
 
 
 def available_scenarios() -> list[str]:
@@ -51,7 +52,7 @@ class DoomEnv:
         self.name, self.scenario, self.sensitivity = scenario, cfg, sensitivity
         self.resolution, self.wad, self.doom_map = resolution, wad, doom_map
         self.keys = list(KEY_BUTTONS)
-        self.state_names = [*GAME_VARIABLES, *SEEN]
+        self.state_names = list(STATE_NAMES)
         self._game = None
 
     def reset(self, seed: int) -> None:
@@ -92,7 +93,7 @@ class DoomEnv:
 
     def state(self) -> list[float]:
         game = self._game
-        values = [float(game.get_game_variable(v)) for v in self._variables]
+        values = [float(game.get_game_variable(v)) for v in self._variables] + [float(game.get_episode_time())]
         st = game.get_state()
         if st is not None:
             x, y = values[0], values[1]
