@@ -29,6 +29,7 @@ from capture.errors import D2EError
 from capture.format import RecordingReader
 from capture.keys import vk_for
 from capture.schema import BUTTON_FLAGS, GameState, KeyboardEvent, RawMouseEvent
+from capture.sources.atari_players import SpaceInvadersPlayer
 from capture.sources.atari_ram import RAM
 
 DOOM_FRICTION = 0.90625  # Doom keeps this fraction of the velocity per tic on the ground
@@ -137,7 +138,7 @@ def _taps(track: StateTrack) -> int:
 
 def breakout(track: StateTrack) -> dict[str, np.ndarray]:
     keys = motion_keys(track.ram("player_x"), 1, "left", "right", min_speed=1.5, coast=1.0)
-    keys.update(onset_keys(track.ram("ball_y") != 0, 0, "space", _taps(track)))
+    keys.update(onset_keys(track.ram("ball_y") != 0, 1, "space", _taps(track)))  # the ball shows in the next state
     return keys
 
 
@@ -148,14 +149,14 @@ def pong(track: StateTrack) -> dict[str, np.ndarray]:
 
 def space_invaders(track: StateTrack) -> dict[str, np.ndarray]:
     keys = motion_keys(track.ram("player_x"), 0, "left", "right", min_speed=0.25, window=2)
-    keys.update(onset_keys(track.values[:, 85] != 246, 1, "space", _taps(track)))  # byte 85: player shot y
+    keys.update(onset_keys(track.ram("player_missile_y") != SpaceInvadersPlayer.NO_MISSILE, 1, "space", _taps(track)))
     return keys
 
 
 def seaquest(track: StateTrack) -> dict[str, np.ndarray]:
     keys = motion_keys(track.ram("player_x"), 0, "left", "right", min_speed=0.25, window=2)
     keys.update(motion_keys(track.ram("player_y"), 0, "up", "down", min_speed=0.25, window=2))
-    keys.update(onset_keys(track.ram("player_missile_x") != 0, 0, "space", _taps(track)))
+    keys.update(onset_keys(track.ram("player_missile_x") != 0, 1, "space", _taps(track)))
     return keys
 
 

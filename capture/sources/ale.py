@@ -63,6 +63,7 @@ class AleEnv:
 
     def reset(self, seed: int) -> None:
         self._make(seed).reset_game()
+        self.score = 0.0  # the game's own reward summed since reset (recorded in the end info)
 
     def state(self) -> list[int]:
         return self._ale.getRAM().tolist()
@@ -79,7 +80,7 @@ class AleEnv:
         return self._ale_py.Action[name or "NOOP"]
 
     def step(self, intent: Intent) -> bool:
-        self._ale.act(self.action_for(intent.keys))
+        self.score += self._ale.act(self.action_for(intent.keys))
         if self._ale.game_over():
             self._ale.reset_game()
             return True

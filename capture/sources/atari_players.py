@@ -122,8 +122,7 @@ class SpaceInvadersPlayer(AtariPlayer):
     game = "space_invaders"
     tap_keys = frozenset({"space"})
     PLAYER = (35, 117)
-    NO_MISSILE = 246  # byte 85 (player missile y) while no shot is in flight, found by experiment
-    MISSILE_Y = 85
+    NO_MISSILE = 246  # player_missile_y while no shot is in flight
 
     def setup(self) -> None:
         self.goal = 76.0
@@ -135,7 +134,7 @@ class SpaceInvadersPlayer(AtariPlayer):
             self.goal = self.rng.uniform(self.PLAYER[0] + 4, self.PLAYER[1] - 4)
             self.next_goal = t_ns + int(self.rng.uniform(0.8, 3.0) * 1e9)
         keys = _axis(self.steer("player_x", self.goal, 3.0), "left", "right")
-        if now[self.MISSILE_Y] == self.NO_MISSILE and t_ns >= self.next_shot:
+        if self.ram(now).player_missile_y == self.NO_MISSILE and t_ns >= self.next_shot:
             keys.add("space")  # the shot shows only a reaction time later: do not fire again before that
             self.next_shot = t_ns + int(self.rng.uniform(0.45, 1.2) * 1e9)
         return keys

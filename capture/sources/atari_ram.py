@@ -10,7 +10,9 @@ key from cloned states and diffing the RAM (``bench/ground_truth.py --probe`` re
 - pong: the player's paddle is on the right; RIGHT moves it up (51 decreases), LEFT down, range 38-203,
   updated every second frame with momentum, so a press shows 2-6 frames later. FIRE changes nothing seen.
 - space_invaders: player x (28) moves 1 px every second frame, range 35-117 (measured); FIRE launches a
-  missile only when none is in flight.
+  missile only when none is in flight. Not annotated: byte 85 is the player's missile y (246 = no missile),
+  found by diffing cloned branches with and without FIRE (``missiles_y``, byte 9, interleaves the player's
+  and the invaders' missiles from frame to frame).
 - seaquest: player x (70), y (97); FIRE sets the torpedo x (103) when no torpedo is out.
 - ms_pacman: player x (10), y (16) and direction (56); a direction key turns her at the next opening,
   so a press is often seen later than 100 ms (the game's own ambiguity).
@@ -32,7 +34,7 @@ RAM: dict[str, dict[str, int]] = {
     "pong": {"player_y": 51, "player_x": 46, "enemy_y": 50, "enemy_x": 45, "ball_x": 49, "ball_y": 54,
              "enemy_score": 13, "player_score": 14},
     "space_invaders": {"invaders_left_count": 17, "player_score": 104, "num_lives": 73, "player_x": 28,
-                       "enemies_x": 26, "missiles_y": 9, "enemies_y": 24},
+                       "enemies_x": 26, "missiles_y": 9, "enemies_y": 24, "player_missile_y": 85},
     "ms_pacman": {"enemy_sue_x": 6, "enemy_inky_x": 7, "enemy_pinky_x": 8, "enemy_blinky_x": 9,
                   "enemy_sue_y": 12, "enemy_inky_y": 13, "enemy_pinky_y": 14, "enemy_blinky_y": 15,
                   "player_x": 10, "player_y": 16, "fruit_x": 11, "fruit_y": 17, "ghosts_count": 19,

@@ -138,9 +138,15 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
                     progress(k / n_steps)
                 if ended and one_episode:
                     break
-            writer.update_end_info(steps=steps, episodes_restarted=episodes)
+            writer.update_end_info(steps=steps, episodes_restarted=episodes, **_score(env))
     return GenerationResult(str(path), steps / env.native_hz, steps, frames, events, episodes,
                             time.perf_counter() - t0)
+
+
+def _score(env: GameEnv) -> dict[str, float]:
+    """The game's own reward summed over the recording, where the game keeps one."""
+    score = getattr(env, "score", None)
+    return {} if score is None else {"score": float(score)}
 
 
 def replay_intents(events: list[Any], native_hz: float, n_steps: int) -> list[Intent]:

@@ -73,6 +73,7 @@ class Hands:
         self.held: dict[str, int] = {}  # key -> earliest release time (ns)
         self.next_press_at: dict[str, int] = {}
         self.forced: dict[str, int] = {}  # mistaken presses held until their time, whatever is wanted
+        self.correcting: set[str] = set()  # keys whose next press follows a mistake: done right
         self.idle_until = 0
         self.lag_ns = self._draw(self.reaction_ms)
         self._last_t: int | None = None
@@ -121,11 +122,13 @@ class Hands:
             if key in self.tap_keys:
                 self._press(key, t_ns, self.tap_hold_ms)
             elif (other is not None and (self.mistake_keys is None or key in self.mistake_keys)
-                  and other not in wanted and self.rng.random() < self.mistake_prob):
+                  and other not in wanted and key not in self.correcting and self.rng.random() < self.mistake_prob):
                 self._press(other, t_ns, (100.0, 220.0))  # the wrong way first, noticed after a reaction
                 self.forced[other] = self.held[other]
+                self.correcting.add(key)
             else:
                 self._press(key, t_ns, self.min_hold_ms)
+                self.correcting.discard(key)
         return frozenset(self.held)
 
 

@@ -82,6 +82,7 @@ class DoomEnv:
         game.new_episode()
         self._game = game
         self._last = None
+        self.score = 0.0  # the scenario's reward summed since reset (recorded in the end info)
         self._variables = [getattr(vzd.GameVariable, v) for v in GAME_VARIABLES]
         self._last_seen = [0.0] * len(SEEN)
 
@@ -114,7 +115,7 @@ class DoomEnv:
         action += [float(b in intent.buttons) for b in MOUSE_BUTTONS]
         # whole device counts, exactly what the recording logs (a policy may produce fractions)
         action += [int(intent.dx) / self.sensitivity, int(intent.dy) / self.sensitivity]
-        self._game.make_action(action, 1)
+        self.score += self._game.make_action(action, 1)
         if self._game.is_episode_finished():
             self._game.new_episode()
             return True
