@@ -331,8 +331,8 @@ def identifiable(track: StateTrack, truth: list[Any], horizon_s: float = 0.1, ga
     horizon = max(1, round(horizon_s * track.native_hz))
     seen: dict[str, list[bool]] = {}
     for e in truth:
-        if isinstance(e, KeyboardEvent) and e.action == "press" and e.key in keys:
+        if isinstance(e, KeyboardEvent) and e.action == "press":  # a key no rule reads shows nothing
             k = int(np.searchsorted(track.times, e.t_ns))
-            seen.setdefault(e.key, []).append(bool(keys[e.key][k:k + horizon + 1].any()))
+            seen.setdefault(e.key, []).append(e.key in keys and bool(keys[e.key][k:k + horizon + 1].any()))
     allv = [v for vs in seen.values() for v in vs]
     return {"all": float(np.mean(allv)) if allv else math.nan, **{k: float(np.mean(v)) for k, v in seen.items()}}
