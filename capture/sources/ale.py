@@ -36,6 +36,7 @@ def available_games() -> list[str]:
 
 class AleEnv:
     native_hz = 60.0
+    state_names = [f"ram_{i}" for i in range(128)]
 
     def __init__(self, game: str):
         ale_py = require("ale_py", "sources")
@@ -58,8 +59,6 @@ class AleEnv:
         ale.loadROM(self._rom)
         self._ale = ale
         return ale
-
-    state_names = [f"ram_{i}" for i in range(128)]
 
     def reset(self, seed: int) -> None:
         self._make(seed).reset_game()

@@ -2,11 +2,14 @@
 what the state oracle (``idm.oracle``) reads.
 
 Addresses come from the AtariARI annotations (mila-iqia/atari-representation-learning,
-``ram_annotations.py``) and were checked on ALE 0.12.1's bundled ROMs by stepping the emulator with each
-key from cloned states and diffing the RAM (``bench/ground_truth.py --probe`` repeats the check):
+``ram_annotations.py``) and were checked on ALE 0.12.1's bundled ROMs: from ~200 cloned states of random
+play, each key was applied for 6 frames against NOOP and the RAM bytes that differed were listed with
+their first frame of difference; positions were also matched against the objects' pixels on screen:
 
-- breakout: paddle x (72) moves one frame after LEFT/RIGHT, range 55-191, frozen while a lost ball is
-  reset; the ball (99, 101) appears in the frame FIRE is pressed; ball_y 0 = no ball in play.
+- breakout: paddle x (72) moves one frame after LEFT/RIGHT, range 55-191, coasts ~4 frames after a
+  release, frozen while a lost ball is reset; on screen the paddle's left column is x - 47 and the ball's
+  column ball_x - 49, its row ball_y + 9 (the paddle's row 189 is ball_y 180); the ball appears in the
+  state after the step FIRE is pressed; ball_y 0 = no ball in play.
 - pong: the player's paddle is on the right; RIGHT moves it up (51 decreases), LEFT down, range 38-203,
   updated every second frame with momentum, so a press shows 2-6 frames later. FIRE changes nothing seen.
 - space_invaders: player x (28) moves 1 px every second frame, range 35-117 (measured); FIRE launches a
@@ -22,8 +25,8 @@ key from cloned states and diffing the RAM (``bench/ground_truth.py --probe`` re
   branches byte 46 is the one that answers LEFT/RIGHT in the same frame. Byte 22 is the speed (FIRE
   accelerates, DOWN brakes).
 
-Bytes that echo the joystick itself (breakout 70, pong 4 and 60, space_invaders 110, seaquest 4,
-ms_pacman 5) change in the very frame of an input whether or not anything moves on screen; the oracle
+Bytes that follow the joystick itself (breakout 70, pong 4 and 60, space_invaders 110, seaquest 4) change
+in the very frame of an input, also when nothing moves on screen (a paddle against a wall); the oracle
 must never read them, or its "ceiling" would see inputs no video shows.
 """
 
