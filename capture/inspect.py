@@ -17,6 +17,7 @@ from .format import RecordingReader
 from .format.reader import DamagedRecordingWarning, UnfinishedRecordingWarning
 from .schema import (
     MOUSE_BUTTONS,
+    GameState,
     KeyboardEvent,
     LabelConfidence,
     MouseEvent,
@@ -191,6 +192,8 @@ _CHECKS = {
     RawMouseEvent: lambda m: None if 0 <= m.button_flags <= 0xFFF else f"button_flags {m.button_flags:#x} > 0xFFF",
     WindowEvent: lambda m: None if len(m.rect) == 4 else f"rect {m.rect!r} is not (x, y, w, h)",
     LabelConfidence: lambda m: None if 0.0 <= m.confidence <= 1.0 else f"confidence {m.confidence} not in [0, 1]",
+    GameState: lambda m: None if isinstance(m.values, list) and all(isinstance(v, (int, float)) for v in m.values)
+    else "state values are not a list of numbers",
     ScreenFrame: lambda m: None if m.width > 0 and m.height > 0 and m.pts_ns >= 0
     else f"bad frame record (size {m.width}x{m.height}, pts {m.pts_ns})",
 }
@@ -216,6 +219,7 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True, max_dr
         _check_integrity(report, reader)
         last_t: dict[str, int] = {}
         index: dict[str, int] = {}
+        state_names = (reader.meta.extra or {}).get("state_names")
         for msg in _events(report, reader):
             topic = msg.TOPIC
             i = index.get(topic, 0)
@@ -224,6 +228,8 @@ def validate(path: str, *, video: bool = True, decode_check: bool = True, max_dr
             bad = _CHECKS[type(msg)](msg)
             if bad:
                 report.add(where, bad)
+            elif isinstance(msg, GameState) and state_names is not None and len(msg.values) != len(state_names):
+                report.add(where, f"{len(msg.values)} state values but {len(state_names)} state_names in the metadata")
             if msg.t_ns < last_t.get(topic, -(2**63)):
                 report.add(where, f"time goes backwards by {(last_t[topic] - msg.t_ns) / 1e6:.3f} ms")
             last_t[topic] = msg.t_ns

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-SCHEMA_VERSION = "1.1"  # 1.1: KeyboardEvent.repeat
+SCHEMA_VERSION = "1.2"  # 1.1: KeyboardEvent.repeat; 1.2: the ``state`` topic (GameState)
 SCHEMA_MAJOR = 1
 PROFILE = "d2e"
 
@@ -125,11 +125,25 @@ class LabelConfidence:
     confidence: float
 
 
+@dataclass(slots=True)
+class GameState:
+    """A game's privileged state at ``t_ns`` (before that instant's input is applied), for ceilings, not training.
+
+    Generated recordings store it at every native step (ALE: the 128 RAM bytes; ViZDoom: game variables);
+    the names of ``values`` are in the recording metadata, ``meta.extra["state_names"]``. Models never read
+    this topic: an IDM sees pixels only; the state lets ``idm.oracle`` say what a perfect IDM could know.
+    """
+
+    TOPIC: ClassVar[str] = "state"
+    t_ns: int
+    values: list[float]
+
+
 MESSAGE_TYPES: tuple[type, ...] = (KeyboardEvent, MouseEvent, RawMouseEvent, WindowEvent, ScreenFrame,
-                                   LabelConfidence)
+                                   LabelConfidence, GameState)
 TOPIC_TO_TYPE: dict[str, type] = {cls.TOPIC: cls for cls in MESSAGE_TYPES}
 EVENT_TOPICS = ("keyboard", "mouse", "mouse/raw", "window")
-Message = KeyboardEvent | MouseEvent | RawMouseEvent | WindowEvent | ScreenFrame | LabelConfidence
+Message = KeyboardEvent | MouseEvent | RawMouseEvent | WindowEvent | ScreenFrame | LabelConfidence | GameState
 
 
 def field_names(cls: type) -> tuple[str, ...]:

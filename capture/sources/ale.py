@@ -1,5 +1,8 @@
 """Atari 2600 games through ALE (``ale-py``, ROMs bundled), played with the arrow keys and space.
 
+The emulator's 128 bytes of RAM are the privileged state (``state()``, recorded on the ``state`` topic):
+intent players steer by them and ``idm.oracle`` reads the true motion from them.
+
 Settings that keep labels true (DESIGN section 2): sticky actions off (``repeat_action_probability=0``;
 the v5 default repeats the previous action 25 % of the time, so the recorded key would not be the one
 the game saw) and one emulator frame per step (60 Hz). The recording captures every third frame,
@@ -13,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import D2EError, require
-from .policy import HumanLikePolicy, Intent
+from .policy import HumanLikePolicy, Intent, Policy
 
 # Which keyboard key plays which joystick direction/button.
 KEY_MAP = {"up": "UP", "down": "DOWN", "left": "LEFT", "right": "RIGHT", "space": "FIRE"}
@@ -33,6 +36,7 @@ def available_games() -> list[str]:
 
 class AleEnv:
     native_hz = 60.0
+    state_names = [f"ram_{i}" for i in range(128)]
 
     def __init__(self, game: str):
         ale_py = require("ale_py", "sources")
@@ -58,6 +62,10 @@ class AleEnv:
 
     def reset(self, seed: int) -> None:
         self._make(seed).reset_game()
+        self.score = 0.0  # the game's own reward summed since reset (recorded in the end info)
+
+    def state(self) -> list[int]:
+        return self._ale.getRAM().tolist()
 
     def screen(self) -> np.ndarray:
         return self._ale.getScreenRGB()
@@ -71,7 +79,7 @@ class AleEnv:
         return self._ale_py.Action[name or "NOOP"]
 
     def step(self, intent: Intent) -> bool:
-        self._ale.act(self.action_for(intent.keys))
+        self.score += self._ale.act(self.action_for(intent.keys))
         if self._ale.game_over():
             self._ale.reset_game()
             return True
@@ -82,7 +90,16 @@ class AleEnv:
                 "frame_skip": 1, "ale_version": self._ale_py.__version__}
 
 
-def default_policy(env: AleEnv) -> HumanLikePolicy:
+def default_policy(env: AleEnv) -> Policy:
+    """The game's intent player where there is one (``atari_players``), else the random human-like one."""
+    from .atari_players import PLAYERS
+
+    player = PLAYERS.get(env.name)
+    return player() if player is not None else random_policy(env)
+
+
+def random_policy(env: AleEnv) -> HumanLikePolicy:
+    """Random keys with human timing (no intent): the ground truth before intent players existed."""
     directions = [k for k in env.keys if k != "space"]
     chords = [(d, "space") for d in directions] if "space" in env.keys else []
     return HumanLikePolicy(keys=env.keys, chord_keys=chords, press_rate=3.0)

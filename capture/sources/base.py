@@ -7,6 +7,11 @@ the last native step at or before ``g``. Events carry the native step time in th
 
 Inputs at step ``k`` (time ``k / rate``) affect the screen shown from step ``k + 1`` on, which is what
 an IDM must learn: the action precedes its visible effect.
+
+A game that exposes its privileged state (``GameEnv.state()``, optional) gets it recorded on the ``state``
+topic at every native step, stamped with the step's time and taken before that step's input: state ``k + 1``
+minus state ``k`` is what the input at step ``k`` did. Policies that play with intent read the same state
+through ``observe(state)`` just before each ``step(t_ns)``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from ..format import RecordingWriter
 from ..keys import vk_for
-from ..schema import BUTTON_FLAGS, KeyboardEvent, RawMouseEvent, RecordingMeta, ScreenFrame
+from ..schema import BUTTON_FLAGS, GameState, KeyboardEvent, RawMouseEvent, RecordingMeta, ScreenFrame
 from ..video import VideoWriter
 from .policy import Intent, Policy
 
@@ -38,6 +43,8 @@ class GameEnv(Protocol):
     def step(self, intent: Intent) -> bool: ...  # apply input for one native frame; True when an episode restarted
 
     def describe(self) -> dict[str, Any]: ...  # key map, settings: stored in the recording metadata
+
+    # Optional: ``state() -> list[float]`` (privileged state now, e.g. RAM) with ``state_names`` naming its values.
 
 
 @dataclass
@@ -89,12 +96,15 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
     n_steps = int(seconds * env.native_hz)
     first = env.screen()
     height, width = first.shape[:2]
+    state_of = getattr(env, "state", None)
+    observe = getattr(policy, "observe", None)
+    state_extra = {"state_names": list(env.state_names)} if state_of is not None else {}
     meta = RecordingMeta(source=source, fps=fps, monotonic_start_ns=0, wall_start_ns=time.time_ns(),
                          screens=[{"x": 0, "y": 0, "width": width, "height": height}],
                          capture_region={"x": 0, "y": 0, "width": width, "height": height},
                          video={"file": path.with_suffix(".mkv").name, "codec": "h264"},
                          extra={"game": env.name, "policy": policy_name, "seed": seed, "native_hz": env.native_hz,
-                                **env.describe()})
+                                **env.describe(), **state_extra})
     t0 = time.perf_counter()
     frames = events = episodes = 0
     with VideoWriter(path.with_suffix(".mkv"), width, height, start_ns=0, fps_hint=fps, crf=crf,
@@ -111,6 +121,11 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
                     writer.write(ScreenFrame(next_grid, pts, video.width, video.height, frames))
                     frames += 1
                     next_grid += grid_ns
+                if state_of is not None:
+                    state = state_of()
+                    writer.write(GameState(t, state))
+                    if observe is not None:
+                        observe(state)
                 cur = policy.step(t)
                 new = intent_events(prev, cur, t)
                 writer.write_all(new)
@@ -123,10 +138,16 @@ def record_game(env: GameEnv, policy: Policy, path: str | Path, *, seconds: floa
                     progress(k / n_steps)
                 if ended and one_episode:
                     break
-            writer.update_end_info(steps=steps, episodes_restarted=episodes)
+            writer.update_end_info(steps=steps, episodes_restarted=episodes, **_score(env))
             video.close()  # before the recording, so that it stores the finished video's fingerprint
     return GenerationResult(str(path), steps / env.native_hz, steps, frames, events, episodes,
                             time.perf_counter() - t0)
+
+
+def _score(env: GameEnv) -> dict[str, float]:
+    """The game's own reward summed over the recording, where the game keeps one."""
+    score = getattr(env, "score", None)
+    return {} if score is None else {"score": float(score)}
 
 
 def replay_intents(events: list[Any], native_hz: float, n_steps: int) -> list[Intent]:

@@ -16,6 +16,7 @@ EXAMPLES = {
   d2e generate ale --game Pong --episodes 3 --minutes 10 --out data/   # one recording per game played
   d2e generate vizdoom --scenario health_gathering --minutes 2 --out data/
   d2e generate vizdoom --scenario deathmatch --sensitivity 12 --out data/
+  d2e generate ale --game Breakout --policy random --out data/   # random keys (the old ground truth)
   d2e generate ale --list                                  # the bundled games
 """,
     "export-web": """examples:
@@ -26,17 +27,22 @@ EXAMPLES = {
 
 
 def make_env(source: str, options: dict[str, Any]):
+    """The game and its player: ``policy`` None or "intent" (the default), "random", or MODULE:FACTORY."""
     if source == "ale":
-        from .ale import AleEnv, default_policy
+        from .ale import AleEnv, default_policy, random_policy
 
         env = AleEnv(options["game"])
     else:
-        from .vizdoom import DoomEnv, default_policy  # type: ignore[assignment]
+        from .vizdoom import DoomEnv, default_policy, random_policy  # type: ignore[assignment]
 
         env = DoomEnv(options["scenario"], sensitivity=options.get("sensitivity", 8.0), wad=options.get("wad"),
                       doom_map=options.get("map"))
-    spec = options.get("policy")
-    return env, (load_policy(spec)(env) if spec else default_policy(env))
+    spec = options.get("policy") or "intent"
+    if spec == "intent":
+        return env, default_policy(env)
+    if spec == "random":
+        return env, random_policy(env)
+    return env, load_policy(spec)(env)
 
 
 def load_policy(spec: str):
@@ -55,6 +61,12 @@ def load_policy(spec: str):
     return factory
 
 
+def policy_name(spec: str | None) -> str:
+    """What the recording metadata calls the player: "intent", "random" (human-like timing, random keys) or
+    the user's MODULE:FACTORY."""
+    return spec or "intent"
+
+
 def generate_one(source: str, options: dict[str, Any], path: str, seconds: float, seed: int, fps: float,
                  overwrite: bool, one_episode: bool = False, progress: Any = None) -> dict[str, Any]:
     """One recording; top-level so worker processes can run it. ``progress(fraction)`` is called as it goes."""
@@ -63,7 +75,7 @@ def generate_one(source: str, options: dict[str, Any], path: str, seconds: float
     env, policy = make_env(source, options)
     result = record_game(env, policy, path, seconds=seconds, seed=seed, fps=fps, source=source,
                          overwrite=overwrite, one_episode=one_episode, progress=progress,
-                         policy_name=options.get("policy") or "human-like")
+                         policy_name=policy_name(options.get("policy")))
     return {**asdict(result), "steps_per_second": result.steps_per_second}
 
 
@@ -165,8 +177,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
                        help="instead: this many recordings of one episode each (--minutes caps each one)")
         p.add_argument("--seed", type=int, default=0, help="seed of the first recording (game and policy)")
         p.add_argument("--fps", type=float, default=20.0, help="video frame rate of the recordings")
-        p.add_argument("--policy", help="your own player: MODULE:FACTORY, FACTORY(env) -> policy "
-                                        "(default: the human-like policy)")
+        p.add_argument("--policy", help="who plays: 'intent' (default: steers by the game state with human "
+                                        "reaction times), 'random' (random keys with human timing), or your own "
+                                        "MODULE:FACTORY, FACTORY(env) -> policy")
         p.add_argument("--workers", type=int, default=1, help="processes generating recordings in parallel")
         p.add_argument("--out", help="output folder")
         p.add_argument("--list", action="store_true", help="list the bundled games/scenarios and exit")

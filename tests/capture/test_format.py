@@ -14,7 +14,15 @@ from capture.errors import D2EError
 from capture.format import RecordingReader, RecordingWriter
 from capture.format.layout import META_NAME
 from capture.format.reader import UnfinishedRecordingWarning
-from capture.schema import KeyboardEvent, MouseEvent, RawMouseEvent, RecordingMeta, ScreenFrame, WindowEvent
+from capture.schema import (
+    SCHEMA_VERSION,
+    KeyboardEvent,
+    MouseEvent,
+    RawMouseEvent,
+    RecordingMeta,
+    ScreenFrame,
+    WindowEvent,
+)
 from capture.synthetic import synthetic_events
 
 
@@ -138,7 +146,7 @@ def test_repeat_flags_round_trip_and_files_before_1_1_read_as_no_repeat(tmp_path
     held = [KeyboardEvent(10, "press", "w", 0x57, 25), KeyboardEvent(20, "press", "w", 0x57, 25, True),
             KeyboardEvent(30, "press", "w", 0x57, 25, True), KeyboardEvent(40, "release", "w", 0x57, 25)]
     with RecordingReader(_write(tmp_path / "new.mcap", held)) as r:
-        assert r.meta.schema_version == "1.1" and list(r.iter()) == held
+        assert r.meta.schema_version == SCHEMA_VERSION and list(r.iter()) == held
     old = _keyboard_file(tmp_path / "v1_0.mcap", "1.0", "t_ns,action,key,vk,scan",  # the 1.0 layout
                          [[5, "press", "w", 0x57, 25], [6, "press", "w", 0x57, 25]])
     with RecordingReader(old) as r:

@@ -31,7 +31,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def _replay_matches(env, path: Path, seed: int) -> tuple[list[float], list[float]]:
     """PSNR of replayed frames vs the recorded video, and vs the video one frame later (a control)."""
     with RecordingReader(path) as r:
-        events = [m for m in r.iter() if m.TOPIC != "screen"]
+        events = list(r.iter(topics=["keyboard", "mouse/raw"]))
         frames = list(r.iter(topics=["screen"]))
         steps = r.end_info["steps"]
         video = VideoReader(r.video_path)
@@ -77,7 +77,7 @@ def test_vizdoom_mouse_deltas_and_replay(tmp_path: Path) -> None:
     pytest.importorskip("vizdoom")
     from capture.sources.vizdoom import DoomEnv, default_policy
 
-    env = DoomEnv("health_gathering")
+    env = DoomEnv("basic")  # an enemy in view, so the intent player also shoots
     path = tmp_path / "doom.mcap"
     result = record_game(env, default_policy(env), path, seconds=6, seed=5, source="vizdoom")
     assert result.frames == 120 and validate(str(path)).ok
@@ -85,8 +85,9 @@ def test_vizdoom_mouse_deltas_and_replay(tmp_path: Path) -> None:
         raw = list(r.iter(topics=["mouse/raw"]))
     assert sum(abs(m.dx) for m in raw) > 100  # the player really turns
     assert any(m.button_flags for m in raw)  # and attacks with the left button
-    same, shifted = _replay_matches(DoomEnv("health_gathering"), path, seed=5)
-    assert min(same) > 33 and np.mean(same) > np.mean(shifted) + 5
+    same, shifted = _replay_matches(DoomEnv("basic"), path, seed=5)
+    # basic's textured walls lose more to yuv420p than health_gathering did (~33 dB); the control sits near 21 dB
+    assert min(same) > 30 and np.mean(same) > np.mean(shifted) + 5
 
 
 def test_policy_is_deterministic_and_human_like() -> None:
