@@ -175,3 +175,17 @@ def route_fields(flat: dict[str, Any], *classes: type[Config], source: str = "co
             valid = sorted(set().union(*(c.field_names() for c in classes)))
             raise D2EError(f"unknown config field {key!r}", path=source, fix=f"valid fields: {valid}")
     return out
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` items; values are JSON when they parse as JSON, else strings."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise D2EError(f"--set {item!r} is not key=value", fix="e.g. --set max_steps=4000")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

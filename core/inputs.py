@@ -37,3 +37,28 @@ def model_inputs(events: Iterable[Any]) -> list[Any]:
 def wheel_delta(button_data: int) -> int:
     """RAWMOUSE usButtonData is an unsigned short holding a signed wheel delta."""
     return button_data - 0x10000 if button_data >= 0x8000 else button_data
+
+
+def confident(events: list[tuple[Any, float]], threshold: float) -> list[tuple[Any, float]]:
+    """The (event, confidence) pairs with confidence >= ``threshold``; a key release goes with its press (kept
+    or left out together), so labels never hold a key down forever or release one that was never pressed."""
+    if threshold <= 0:
+        return events
+    kept, down = [], {}  # vk -> whether its current press was kept
+    for event, conf in sorted(events, key=lambda ec: ec[0].t_ns):
+        if isinstance(event, KeyboardEvent) and event.action == "release" and event.vk in down:
+            if down.pop(event.vk):
+                kept.append((event, conf))
+            continue
+        keep = conf >= threshold
+        if isinstance(event, KeyboardEvent) and event.action == "press":
+            down[event.vk] = keep
+        if keep:
+            kept.append((event, conf))
+    return kept
+
+
+def with_confidence(events: Iterable[Any], confidences: Iterable[Any]) -> list[tuple[Any, float]]:
+    """Pair a pseudo-labeled recording's events with their ``LabelConfidence`` records (1.0 where none)."""
+    by_key = {(c.t_ns, c.topic): c.confidence for c in confidences}
+    return [(e, by_key.get((e.t_ns, e.TOPIC), 1.0)) for e in events]

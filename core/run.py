@@ -105,6 +105,15 @@ class RunFolder:
         return (model_cls.from_dict(model_d, source), DataConfig.from_dict(data_d, str(self.file(DATA_CONFIG))),
                 TrainConfig.from_dict(train_d, str(self.file(TRAIN_CONFIG))))
 
+    def resumed_configs(self, model_cls: type[M], overrides: dict[str, Any],
+                        legacy_defaults: dict[str, Any] | None = None) -> tuple[M, DataConfig, TrainConfig]:
+        """The run's own configs with ``overrides`` (any field of any of them, by name) applied: what a
+        resumed training continues with (e.g. ``--set max_steps=4000`` to train further)."""
+        configs = self.load_configs(model_cls, legacy_defaults)
+        routed = route_fields(overrides, model_cls, DataConfig, TrainConfig, source="--set")
+        model, data, train = (type(c).from_dict({**c.to_dict(), **r}, str(self.path)) for c, r in zip(configs, routed))
+        return model, data, train
+
     # -- vocabulary, labels, split, summaries ----------------------------------------------------------
     def save_vocab(self, vocab: Vocabulary) -> None:
         self.write_json(VOCAB, vocab.to_json())

@@ -9,7 +9,6 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from capture.errors import D2EError
 
@@ -37,28 +36,14 @@ A rerun with the same --out skips finished videos and segments; Ctrl-C is safe a
 """
 
 
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """``--set key=value`` items; values are JSON when they parse as JSON, else strings."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise D2EError(f"--set {item!r} is not key=value", fix="e.g. --set max_steps=4000")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def build_configs(args: argparse.Namespace):
     """A preset, a --config file, or (resuming) the run's own configs; then the --set overrides."""
-    from core.config import route_fields
+    from core.config import parse_overrides
     from core.run import RunFolder
 
     from .config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig, configs_from, preset
 
-    overrides = parse_sets(args.set)
+    overrides = parse_overrides(args.set)
     if args.kind:
         overrides["kind"] = args.kind
     run = RunFolder(args.out)
@@ -66,9 +51,7 @@ def build_configs(args: argparse.Namespace):
         base = json.loads(Path(args.config).read_text())
         return configs_from({**base, **overrides}, source=args.config)
     if run.file("config.json").exists() and not args.restart:  # resuming: the run's own configs
-        configs = run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)
-        routed = route_fields(overrides, IDMConfig, type(configs[1]), type(configs[2]), source="--set")
-        return tuple(type(c).from_dict({**c.to_dict(), **r}, str(run.path)) for c, r in zip(configs, routed))
+        return run.resumed_configs(IDMConfig, overrides, SAVED_BEFORE_FIELD_EXISTED)
     return preset(args.preset, **overrides)
 
 

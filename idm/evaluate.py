@@ -28,15 +28,16 @@ from core.grid import TICK_NS, TICKS_PER_SECOND
 from core.run import RunFolder
 from core.ticks import tick_labels
 
-from .baselines import MajorityBaseline, OpticalFlowMouse, frame_shifts, predict_nothing
+from .baselines import AlwaysHeld, MajorityBaseline, OpticalFlowMouse, RandomAtRate, frame_shifts, predict_nothing
 from .metrics import Window, aggregate, evaluate_events
 
 # Best possible exact-action accuracy from 4 future frames, measured by restoring the emulator and
 # trying every action (DESIGN section 2).
 ATARI_CEILING = {"pong": 0.32, "ms_pacman": 0.19, "breakout": 0.61, "space_invaders": 0.44, "enduro": 0.43,
                  "seaquest": 0.45}
-HEADLINE = ["press_f1", "per_key_f1", "keyboard_accuracy", "button_accuracy", "pearson_x", "pearson_y",
-            "scale_ratio", "vpt_key_accuracy", "vpt_mouse_r2", "tick_exact_accuracy"]
+HEADLINE = ["press_f1", "of_oracle", "x_chance", "per_key_f1", "keyboard_accuracy", "button_accuracy", "pearson_x",
+            "pearson_y", "scale_ratio", "vpt_key_accuracy", "tick_exact_accuracy"]
+ORACLE, CHANCE = "oracle", "random_at_rate"  # the ceiling and the chance level every press F1 is read against
 
 
 @dataclass
@@ -74,7 +75,8 @@ def score(rec: RecordingFrames, pred: list[Any], vks: list[int]) -> dict[str, fl
     return result
 
 
-def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[MajorityBaseline, OpticalFlowMouse]:
+def fit_baselines(train: list[RecordingFrames], vks: list[int]
+                  ) -> tuple[MajorityBaseline, OpticalFlowMouse, RandomAtRate]:
     states, shifts, motion = [], [], []
     for rec in train:
         keys, _b, mouse = tick_labels(rec.truth, rec.times[0], len(rec.times), vks)
@@ -84,7 +86,30 @@ def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[Majorit
         motion.append(mouse[:-1])  # motion during tick i shows up between frame i and frame i + 1
     majority = MajorityBaseline().fit(np.concatenate(states) if states else np.zeros((0, len(vks))), vks)
     flow = OpticalFlowMouse().fit(np.concatenate(shifts), np.concatenate(motion)) if shifts else OpticalFlowMouse()
-    return majority, flow
+    chance = RandomAtRate().fit([rec.truth for rec in train], sum(len(rec.times) for rec in train) / TICKS_PER_SECOND,
+                                vks)
+    return majority, flow, chance
+
+
+def oracle(rec: RecordingFrames) -> list[Any] | None:
+    """The state oracle's events for a generated recording (None for recordings without a ``state`` topic)."""
+    from .oracle import oracle_events
+
+    try:
+        return oracle_events(rec.entry.path)
+    except D2EError:
+        return None
+
+
+def relative_to_ceiling_and_chance(table: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Each method's press F1 as a fraction of the oracle's and as a multiple of chance's, per game."""
+    for by_game in table.values():
+        for game, scores in by_game.items():
+            f1 = scores.get("press_f1")
+            ceiling = table.get(ORACLE, {}).get(game, {}).get("press_f1")
+            chance = table.get(CHANCE, {}).get(game, {}).get("press_f1")
+            scores["of_oracle"] = f1 / ceiling if f1 is not None and ceiling else None
+            scores["x_chance"] = f1 / chance if f1 is not None and chance else None
 
 
 def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True, max_seconds: float | None = None,
@@ -114,7 +139,7 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
     methods: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     if baselines:
         fit_on = [load_frames(e, data, max_seconds) for e in index_recordings(train_paths)] if train_paths else recs
-        majority, flow = fit_baselines(fit_on, vks)
+        majority, flow, chance = fit_baselines(fit_on, vks)
         info["baselines_fitted_on"] = "training recordings" if train_paths else "evaluated recordings (favours them)"
         info["optical_flow_scale"] = flow.scale
     per_recording = []
@@ -129,7 +154,12 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
         if baselines:
             preds["nothing"] = predict_nothing(rec.times)
             preds["majority"] = majority.predict(rec.times)
+            preds["always_held"] = AlwaysHeld().fit(vks).predict(rec.times)
+            preds[CHANCE] = chance.predict(rec.times)
             preds["optical_flow"] = flow.predict(frame_shifts(list(rec.frames)), rec.times)
+            ceiling = oracle(rec)
+            if ceiling is not None:
+                preds[ORACLE] = ceiling
         for name, pred in preds.items():
             row[name] = score(rec, pred, vks)
             methods[name][rec.entry.game].append(row[name])
@@ -141,6 +171,7 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
                              "frames_per_second": video_s * 20 / max(spent, 1e-9)}
     games = sorted({r["game"] for r in per_recording})
     table = {name: {g: aggregate(by_game[g]) for g in games if by_game.get(g)} for name, by_game in methods.items()}
+    relative_to_ceiling_and_chance(table)
     return {**info, "vks": vks, "games": {g: {"seen": g in seen, "ceiling": ATARI_CEILING.get(g)} for g in games},
             "per_game": table, "per_recording": per_recording}
 

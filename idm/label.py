@@ -30,10 +30,11 @@ import numpy as np
 
 from capture.errors import D2EError
 from capture.format import RecordingWriter
-from capture.schema import TOPIC_TO_TYPE, KeyboardEvent, LabelConfidence, RecordingMeta, ScreenFrame, to_row
+from capture.schema import TOPIC_TO_TYPE, LabelConfidence, RecordingMeta, ScreenFrame, to_row
 from capture.storage import atomic_output
 from core.data.frames import VideoProbe, grid_frames, probe
 from core.grid import TICKS_PER_SECOND
+from core.inputs import confident
 
 log = logging.getLogger("d2e.label")
 
@@ -122,25 +123,6 @@ def label_decoded(decoded: Decoded, labeler: Labeler, opts: LabelOptions) -> dic
     labeled = confident(labeler(stack, times), opts.min_confidence)
     events = [[e.TOPIC, list(to_row(e)), float(c)] for e, c in labeled]
     return {"times": times, "pts": pts, "events": events, "static": False}
-
-
-def confident(events: list[tuple[Any, float]], threshold: float) -> list[tuple[Any, float]]:
-    """The events with confidence >= ``threshold``; a key release goes with its press (kept or left out
-    together), so the labels never hold a key down forever or release one that was never pressed."""
-    if threshold <= 0:
-        return events
-    kept, down = [], {}  # vk -> whether its current press was kept
-    for event, conf in sorted(events, key=lambda ec: ec[0].t_ns):
-        if isinstance(event, KeyboardEvent) and event.action == "release" and event.vk in down:
-            if down.pop(event.vk):
-                kept.append((event, conf))
-            continue
-        keep = conf >= threshold
-        if isinstance(event, KeyboardEvent) and event.action == "press":
-            down[event.vk] = keep
-        if keep:
-            kept.append((event, conf))
-    return kept
 
 
 def model_key(model_info: dict[str, Any]) -> str:

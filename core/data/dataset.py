@@ -24,6 +24,7 @@ from capture.video import VideoReader
 
 from ..config import DataConfig
 from ..grid import TICK_NS, frame_at, grid_times, tau_ns
+from ..inputs import confident, with_confidence
 from ..ticks import EventTable
 from ..tokens import Vocabulary, encode_window
 from .frames import fit_frame
@@ -63,9 +64,12 @@ class WindowDataset:
     """
 
     def __init__(self, entries: Sequence[RecordingEntry], data: DataConfig, vocab: Vocabulary | None = None,
-                 *, stride: int | None = None, span: tuple[float, float] = (0.0, 1.0), max_open: int = 16):
+                 *, stride: int | None = None, span: tuple[float, float] = (0.0, 1.0), min_confidence: float = 0.0,
+                 max_open: int = 16):
         """``span``: the part of each recording's grid the windows lie in, as fractions (e.g. ``(0, 0.85)`` to
-        keep the tail of every recording out of training)."""
+        keep the tail of every recording out of training). ``min_confidence``: pseudo-labeled events a labeler
+        was less sure of are left out (``core.inputs.confident``); ground truth has no confidences."""
+        self.min_confidence = min_confidence
         self.entries = list(entries)
         self.data = data
         self.vocab = vocab or Vocabulary.default()
@@ -97,7 +101,11 @@ class WindowDataset:
         """Recording ``ri``'s events, read once per process (small next to its video: ~10 bytes each on disk)."""
         rec = self._open(ri)
         if rec.table is None:
-            rec.table = EventTable(list(rec.reader.iter(topics=["keyboard", "mouse", "mouse/raw"])))
+            events = list(rec.reader.iter(topics=["keyboard", "mouse", "mouse/raw"]))
+            if self.min_confidence > 0:
+                scored = with_confidence(events, rec.reader.iter(topics=["label/confidence"]))
+                events = [e for e, _c in confident(scored, self.min_confidence)]
+            rec.table = EventTable(events)
         return rec.table
 
     def grid_frames(self, ri: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:

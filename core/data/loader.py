@@ -108,6 +108,34 @@ class GameBalancedSampler(BlockShuffleSampler):
         return self.size
 
 
+class MixtureSampler:
+    """Blocks drawn from several window datasets, concatenated in the given order, with the given weights: e.g.
+    ground-truth recordings and pseudo-labeled videos mixed at a chosen share, whatever their sizes."""
+
+    def __init__(self, datasets: Sequence[WindowDataset], weights: Sequence[float], block: int = 8, seed: int = 0):
+        self.parts = [BlockShuffleSampler(ds, block, seed + i) for i, ds in enumerate(datasets)]
+        self.offsets = np.cumsum([0, *(len(ds) for ds in datasets)])[:-1].tolist()
+        total = sum(w for w, ds in zip(weights, datasets) if len(ds))
+        self.weights = [w / total if len(ds) else 0.0 for w, ds in zip(weights, datasets)]
+        self.size, self.seed, self.epoch = sum(len(ds) for ds in datasets), seed, 0
+
+    def __iter__(self):
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        queues: list[list[int]] = [[] for _ in self.parts]
+        served = 0
+        while served < self.size:
+            k = rng.choices(range(len(self.parts)), self.weights)[0]
+            if not queues[k]:
+                queues[k] = rng.sample(range(len(self.parts[k].blocks)), len(self.parts[k].blocks))
+            for i in self.parts[k].blocks[queues[k].pop()][:self.size - served]:
+                yield self.offsets[k] + i
+                served += 1
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def _worker_init(_worker_id: int) -> None:
     """End a spawned worker with ``os._exit`` once Python has finished with it.
 

@@ -1,5 +1,6 @@
 """The window encoder: frame tokens of a whole window, with time and position embeddings, through a
-transformer that sees every frame (non-causal, for an IDM) or only past ones (``causal``, for a policy)."""
+transformer that sees every frame (non-causal, for an IDM) or only past ones (``causal``, for a policy: its
+frame differences and motion cue then look back, not forward)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class WindowEncoder(nn.Module):
         self.future = cfg.motion_frames if cfg.motion_input and cfg.encoder == "cnn" else 0
         self.stem: nn.Module = (PretrainedStem(cfg.encoder_path or "", cfg.d_model, grid) if cfg.encoder == "pretrained"
                                 else ConvStem(cfg.d_model, grid, 3 + 3 * self.future))
-        self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak, cfg.motion_cue_peak_global)
-                    if cfg.motion_cue_radius > 0 else None)
+        self.cue = (MotionCue(cfg.motion_cue_radius, cfg.d_model, cfg.motion_cue_peak, cfg.motion_cue_peak_global,
+                              causal) if cfg.motion_cue_radius > 0 else None)
         self.time = nn.Parameter(torch.zeros(frames, 1, cfg.d_model))
         self.space = nn.Parameter(torch.zeros(1, grid * grid, cfg.d_model))
         nn.init.normal_(self.time, std=0.02)
@@ -41,7 +42,7 @@ class WindowEncoder(nn.Module):
         """The encoded window (B, T * grid^2, d) and the motion cue's image shift per frame (B, T, 2), or
         None without a cue peak: measured once, for the tokens and for whoever reads the shift itself."""
         b, t = frames.shape[:2]
-        tokens = self.stem(normalise_frames(frames, self.future))  # (B*T, P, d)
+        tokens = self.stem(normalise_frames(frames, self.future, self.causal))  # (B*T, P, d)
         tokens = tokens.reshape(b, t, *tokens.shape[1:]) + self.time[:t] + self.space
         shift = None
         if self.cue is not None:

@@ -25,8 +25,10 @@ class MotionCue(nn.Module):
 
     GAIN = 4.0  # a clean shift peaks near 1, noise near 1/sqrt(H*W): brought to the scale of the tokens
 
-    def __init__(self, radius: int, d_model: int, peak: bool = False, peak_global: bool = False):
+    def __init__(self, radius: int, d_model: int, peak: bool = False, peak_global: bool = False,
+                 causal: bool = False):
         super().__init__()
+        self.causal = causal
         self.radius = radius
         self.with_peak = peak
         self.peak_global = peak_global
@@ -35,7 +37,8 @@ class MotionCue(nn.Module):
 
     def correlation(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) float frames -> (B, T, H, W) phase correlation of each frame with the next (the
-        last with itself), zero shift at (H // 2, W // 2)."""
+        last with itself; ``causal``: of the previous frame with each, the first with itself), zero shift at
+        (H // 2, W // 2)."""
         with torch.autocast(frames.device.type, enabled=False):
             gray = frames.float().mean(2)
             gray = gray - gray.mean((-2, -1), keepdim=True)
@@ -43,8 +46,10 @@ class MotionCue(nn.Module):
             hann = torch.outer(torch.hann_window(h, periodic=False, device=gray.device),
                                torch.hann_window(w, periodic=False, device=gray.device))
             spec = torch.fft.rfft2(gray * hann)
-            following = torch.cat([spec[:, 1:], spec[:, -1:]], 1)
-            cross = following * spec.conj()
+            if self.causal:  # a policy must not see the future: the motion that led to each frame
+                cross = spec * torch.cat([spec[:, :1], spec[:, :-1]], 1).conj()
+            else:
+                cross = torch.cat([spec[:, 1:], spec[:, -1:]], 1) * spec.conj()
             corr = torch.fft.irfft2(cross / (cross.abs() + 1e-6), s=(h, w))
         return torch.roll(corr, shifts=(h // 2, w // 2), dims=(-2, -1)) * self.GAIN
 

@@ -21,19 +21,21 @@ def as_float_frames(frames: torch.Tensor) -> torch.Tensor:
     return frames
 
 
-def normalise_frames(frames: torch.Tensor, future: int = 0) -> torch.Tensor:
+def normalise_frames(frames: torch.Tensor, future: int = 0, causal: bool = False) -> torch.Tensor:
     """uint8 (B, T, H, W, 3) or float (B, T, 3, H, W) -> float (B*T, 3 + 3 * future, H, W) around zero.
 
     With ``future`` each frame also carries its differences to the next ``future`` frames (the last frame of
     the window stands in for frames past it): what an action changed is often a few pixels (a paddle, a
     cursor) that a pooled appearance feature averages away, so the first convolutions should see the change
-    itself, and a key pressed late in a tick shows only one or two frames later.
+    itself, and a key pressed late in a tick shows only one or two frames later. ``causal`` (a policy, which
+    must not see the future): differences to the previous frames instead (the first frame stands in for
+    frames before it).
     """
     frames = (as_float_frames(frames) - 0.5) / 0.25
     if future:  # differences are sparse and faint: amplified so they are not lost next to appearance
         t = frames.shape[1]
-        diffs = [(frames[:, [min(i + j, t - 1) for i in range(t)]] - frames) * MOTION_GAIN
-                 for j in range(1, future + 1)]
+        other = (lambda i, j: max(i - j, 0)) if causal else (lambda i, j: min(i + j, t - 1))
+        diffs = [(frames[:, [other(i, j) for i in range(t)]] - frames) * MOTION_GAIN for j in range(1, future + 1)]
         frames = torch.cat([frames, *diffs], 2)
     b, t = frames.shape[:2]
     return frames.reshape(b * t, *frames.shape[2:])

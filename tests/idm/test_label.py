@@ -170,7 +170,7 @@ def test_outputs_feed_the_training_dataset(videos: Path, tick_model: Path, tmp_p
 
 def test_min_confidence_leaves_out_doubtful_events_with_their_releases() -> None:
     from capture.schema import KeyboardEvent, RawMouseEvent
-    from idm.label import confident
+    from core.inputs import confident
 
     a = lambda t, action: KeyboardEvent(t, action, "a", 0x41)  # noqa: E731
     events = [(a(0, "press"), 0.9), (RawMouseEvent(5, 3, 0), 0.2), (a(10, "release"), 0.1),
