@@ -25,7 +25,7 @@ import os
 import pickle
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ from capture.storage import atomic_output
 from .sim import EnvFactory, EpisodeSpec, Obs, PolicyFactory, SimEnv
 
 EPISODES_FILE = "episodes.jsonl"
+META_FILE = "meta.json"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 VIDEO_FPS = 10
@@ -62,6 +63,10 @@ class EpisodeResult:
     @property
     def key(self) -> tuple[str, int, int]:
         return (self.task, self.index, self.seed)
+
+
+# what runs one episode in a worker: run_episode or a function with its signature (a demo recorder, ...)
+EpisodeFn = Callable[..., EpisodeResult]
 
 
 def _key(spec: EpisodeSpec) -> tuple[str, int, int]:
@@ -94,19 +99,21 @@ class _Cache:
 
 
 _WORKER_CACHE: _Cache | None = None
+_WORKER_EPISODE_FN: EpisodeFn | None = None
 
 
-def _init_worker(make_env: EnvFactory, make_policy: PolicyFactory) -> None:
+def _init_worker(make_env: EnvFactory, make_policy: PolicyFactory, episode_fn: EpisodeFn) -> None:
     from multiprocessing.util import Finalize
 
-    global _WORKER_CACHE
+    global _WORKER_CACHE, _WORKER_EPISODE_FN
     _WORKER_CACHE = _Cache(make_env, make_policy)
+    _WORKER_EPISODE_FN = episode_fn
     Finalize(None, _WORKER_CACHE.close, exitpriority=10)  # atexit does not run in pool workers
 
 
 def _worker_episode(spec: EpisodeSpec, video_path: str | None) -> EpisodeResult:
-    assert _WORKER_CACHE is not None
-    return run_episode(*_WORKER_CACHE.get(spec.task), spec, video_path=video_path)
+    assert _WORKER_CACHE is not None and _WORKER_EPISODE_FN is not None
+    return _WORKER_EPISODE_FN(*_WORKER_CACHE.get(spec.task), spec, video_path=video_path)
 
 
 def _video_frame(obs: Obs, min_height: int = 256) -> np.ndarray | None:
@@ -136,9 +143,13 @@ def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: int = VIDEO
     return Path(path)
 
 
-def run_episode(env: SimEnv, policy: Any, spec: EpisodeSpec, *, video_path: str | Path | None = None
-                ) -> EpisodeResult:
-    """One episode of ``policy`` in ``env``, in this process; the building block of ``run_episodes``."""
+def run_episode(env: SimEnv, policy: Any, spec: EpisodeSpec, *, video_path: str | Path | None = None,
+                trace: list[tuple[Obs, Any]] | None = None) -> EpisodeResult:
+    """One episode of ``policy`` in ``env``, in this process; the building block of ``run_episodes``.
+
+    With ``trace`` (a list) every step's ``(observation, action)`` is appended to it, the observation being
+    the one the action was chosen from: what a demonstration stores.
+    """
     start = time.perf_counter()
     obs = env.reset(spec)
     policy.reset(env.instruction)
@@ -148,7 +159,10 @@ def run_episode(env: SimEnv, policy: Any, spec: EpisodeSpec, *, video_path: str 
     info: dict[str, Any] = {}
     steps = 0
     while steps < spec.max_steps:
-        obs, done, info = env.step(policy.act(obs))
+        action = policy.act(obs)
+        if trace is not None:
+            trace.append((obs, action))
+        obs, done, info = env.step(action)
         steps += 1
         if video_path is not None and (frame := _video_frame(obs)) is not None:
             frames.append(frame)
@@ -219,13 +233,16 @@ def _check_picklable(**factories: Any) -> None:
 
 def run_episodes(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Iterable[EpisodeSpec], *,
                  workers: int = 1, out_dir: str | Path | None = None, video_dir: str | Path | None = None,
-                 videos: int = 0, progress: bool = True) -> list[EpisodeResult]:
+                 videos: int = 0, progress: bool = True, episode_fn: EpisodeFn | None = None
+                 ) -> list[EpisodeResult]:
     """Run every episode (in ``workers`` spawned processes when > 1) and return results in episode order.
 
     ``make_env(task)`` and ``make_policy(env)`` run inside each worker. With ``out_dir`` each finished
     episode is logged to ``out_dir/episodes.jsonl`` and episodes already logged there are not run again.
     ``videos`` episodes (evenly spread) are recorded to ``video_dir`` (default ``out_dir/videos``).
+    ``episode_fn`` replaces ``run_episode`` (same signature), e.g. to also store each episode as a demo.
     """
+    episode_fn = episode_fn or run_episode
     from tqdm import tqdm
 
     episodes = list(episodes)
@@ -260,10 +277,10 @@ def run_episodes(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Ite
 
     try:
         if workers > 1 and len(jobs) > 1:
-            _check_picklable(make_env=make_env, make_policy=make_policy)
+            _check_picklable(make_env=make_env, make_policy=make_policy, episode_fn=episode_fn)
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
-                                     initargs=(make_env, make_policy)) as pool:
+                                     initargs=(make_env, make_policy, episode_fn)) as pool:
                 futures = [pool.submit(_worker_episode, spec, video) for spec, video in jobs]
                 for future in as_completed(futures):
                     finish(future.result())
@@ -271,7 +288,7 @@ def run_episodes(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Ite
             cache = _Cache(make_env, make_policy)
             try:
                 for spec, video in jobs:
-                    finish(run_episode(*cache.get(spec.task), spec, video_path=video))
+                    finish(episode_fn(*cache.get(spec.task), spec, video_path=video))
             finally:
                 cache.close()
     finally:
@@ -349,10 +366,30 @@ def write_results(out_dir: str | Path, results: Sequence[EpisodeResult], *, meta
     return doc
 
 
+def check_same_run(out_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Record ``meta`` in a new ``out_dir``; in a used one, refuse a different ``meta`` (resuming would mix runs)."""
+    path = Path(out_dir) / META_FILE
+    meta = json.loads(json.dumps(meta))  # as it reads back (tuples become lists)
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != meta:
+            changed = sorted(k for k in set(before) | set(meta) if before.get(k) != meta.get(k))
+            raise D2EError(f"this folder holds another run ({', '.join(f'{k}: {before.get(k)!r}' for k in changed)})",
+                           path=out_dir, fix="use a new output folder to evaluate something else")
+        return
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+
+
 def evaluate(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Iterable[EpisodeSpec], out_dir: str | Path,
              *, workers: int = 1, videos: int = 0, meta: dict[str, Any] | None = None, progress: bool = True,
              title: str = "Evaluation") -> dict[str, Any]:
-    """``run_episodes`` into ``out_dir`` (resumable) then ``write_results``: what the ``eval`` verbs call."""
+    """``run_episodes`` into ``out_dir`` (resumable) then ``write_results``: what the ``eval`` verbs call.
+
+    ``meta`` says what is evaluated (policy, task, split, image size, ...): it is kept in ``out_dir/meta.json``
+    and a rerun into the same folder must pass the same, so a resumed run never mixes two policies.
+    """
+    check_same_run(out_dir, meta or {})
     start = time.perf_counter()
     before = len(read_finished(out_dir))
     results = run_episodes(make_env, make_policy, episodes, workers=workers, out_dir=out_dir, videos=videos,

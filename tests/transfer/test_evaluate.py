@@ -151,3 +151,20 @@ def test_summary_without_spl_and_throughput():
     s = summarize(results, wall_seconds=1.0)
     assert s["overall"]["spl"] is None and s["overall"]["episodes_per_second"] == 4.0
     assert summarize(results)["overall"]["episodes_per_second"] == 2.0
+
+
+def test_a_folder_refuses_another_run(tmp_path):
+    evaluate(Corridor, Walker, episodes(2), tmp_path, progress=False, meta={"policy": "walker", "size": (64, 64)})
+    evaluate(Corridor, Walker, episodes(3), tmp_path, progress=False, meta={"policy": "walker", "size": (64, 64)})
+    with pytest.raises(D2EError, match="another run .*policy: 'walker'"):
+        evaluate(Corridor, Walker, episodes(3), tmp_path, progress=False, meta={"policy": "random", "size": [64, 64]})
+
+
+def test_trace_records_what_each_action_was_chosen_from():
+    from transfer.evaluate import run_episode
+
+    trace = []
+    env = Corridor("t")
+    result = run_episode(env, Walker(env), episodes(1)[0], trace=trace)
+    assert len(trace) == result.steps and all(action == 1 for _, action in trace)
+    assert [float(obs["state"][0]) for obs, _ in trace] == list(range(result.steps))
