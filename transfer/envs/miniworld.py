@@ -43,12 +43,15 @@ pyglet.options["headless"] = True  # render through EGL without a display; must 
 require("miniworld", "nav")
 from miniworld.entity import Ball, Box, Entity, Key  # noqa: E402
 from miniworld.miniworld import MiniWorldEnv  # noqa: E402
+from miniworld.params import DEFAULT_PARAMS  # noqa: E402
 
 COLOURS = ("blue", "green", "grey", "purple", "red", "yellow")  # MiniWorld's COLOR_NAMES
 KINDS = ("box", "ball", "key")
 WALL_TEXTURES = ("brick_wall", "concrete", "drywall", "marble", "stucco", "wood_planks")
 MIN_START_DISTANCE = 2.0  # metres of shortest path between the start and the goal region
-AGENT_RADIUS = 0.4
+# one action's motion: MiniWorld's defaults, fixed because domain randomisation stays off
+TURN_DEGREES = float(DEFAULT_PARAMS.sample(None, "turn_step"))
+FORWARD_METRES = float(DEFAULT_PARAMS.sample(None, "forward_step"))
 
 
 @dataclass(frozen=True)
@@ -278,8 +281,7 @@ class MiniWorldNav:
             raise D2EError(f"image size {image_size} is out of range", fix="use 16-1024 pixels, e.g. 64")
         self.task = nav_task(task)
         self.world = NavWorld(self.task, image_size, cell=cell, margin=margin)
-        self.turn_degrees = float(self.world.params.sample(None, "turn_step"))
-        self.forward_metres = float(self.world.params.sample(None, "forward_step"))
+        self.turn_degrees, self.forward_metres = TURN_DEGREES, FORWARD_METRES
         self.instruction = ""
         self.episode: EpisodeSpec | None = None
         self._image = np.zeros((image_size, image_size, 3), np.uint8)
