@@ -25,7 +25,7 @@ Only successful episodes are kept; a killed run resumes; a finished one is skipp
 Seeds must stay below 1000000 (the unseen evaluation layouts start there).
 """,
     "eval": """examples:
-  d2e transfer nav eval --policy expert --env goal-object --split unseen --episodes 100 --workers 2 --out results/nav-expert
+  d2e transfer nav eval --policy expert --env goal-object --split unseen --episodes 100 --out results/nav-expert
   d2e transfer nav eval --policy random --env fourrooms --split seen --episodes 50 --out results/nav-random --videos 4
 
 Splits: seen = seeds 0..N-1 (the layouts generate-demos uses by default), unseen = seeds 1000000..1000000+N-1.

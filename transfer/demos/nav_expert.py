@@ -9,9 +9,9 @@ imitate step by step. How it drives:
   into straight segments (``transfer.envs.navgrid``).
 - **Follow**: aim at the farthest waypoint in straight line of sight; turn while the heading error is more
   than half a turn step (so it never oscillates around the line), else step forward.
-- **Replan when blocked**: a forward step that does not move the agent (it grazed a corner or an object
-  the grid let through) marks a small disc ahead as blocked on the expert's own copy of the map and
-  plans again; after repeated blocks it turns away to get free.
+- **Replan when blocked**: a forward step that does not move the agent (an obstacle missing from the map,
+  or a corner grazed) marks the agent's centre as unwelcome within 0.5 m of the possible contact point
+  ahead, on the expert's own copy of the map, and plans again; after repeated blocks it turns away.
 - **Stop**: ``DONE`` as soon as ``DONE`` would succeed, so demos end with the decision the policy must learn.
 """
 
@@ -24,7 +24,10 @@ from ..envs.navgrid import NavMap
 from ..sim import Obs
 
 WAYPOINT_REACHED = 0.25  # metres: closer than this, aim at the next waypoint
-BLOCK_RADIUS = 0.25  # metres of map marked blocked ahead of a failed forward step
+# A forward step that fails hit something within one step plus the agent radius (0.55 m) ahead; the agent's
+# centre is kept this far from that point on the expert's map (it stays just outside, so it can back off)
+BLOCK_AHEAD = 0.55
+BLOCK_RADIUS = 0.5
 STUCK_TURNS = 3  # turns away from an obstacle after this many blocked steps in a row
 
 
@@ -94,8 +97,8 @@ class NavExpert:
         assert self._map is not None
         self._blocked += 1
         ahead = math.cos(pose.yaw), -math.sin(pose.yaw)
-        reach = 0.4 + BLOCK_RADIUS
-        self._map = self._map.blocked_copy(pose.x + ahead[0] * reach, pose.z + ahead[1] * reach, BLOCK_RADIUS)
+        self._map = self._map.blocked_copy(pose.x + ahead[0] * BLOCK_AHEAD, pose.z + ahead[1] * BLOCK_AHEAD,
+                                           BLOCK_RADIUS)
         if self._blocked >= STUCK_TURNS:
             self._escape, self._blocked = 3, 0
         self._plan(pose)
