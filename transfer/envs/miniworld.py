@@ -13,8 +13,11 @@ start, identical in every process):
 - ``fourrooms`` and ``maze``: MiniWorld's FourRooms and MazeS3 geometry with its red box.
 
 Success is ObjectNav's (see ``transfer.envs.nav``): the agent says ``DONE`` while ``near()`` the target
-(within target radius + agent radius + 1.1 steps, about 1.1 m of a box's centre). SPL uses the planner's
-shortest path on the occupancy grid built here from the room outlines and the collision segments.
+(within target radius + agent radius + 1.1 steps, about 1.1 m of a box's centre). Two occupancy grids are
+built per episode from the room outlines, the collision segments and the objects (0.1 m cells): one keeps
+a 0.15 m safety margin beyond the agent's 0.4 m radius (the expert plans on it, and every episode must be
+solvable on it), one keeps none: its string-pulled shortest path is the geodesic L of SPL and of
+``distance_to_goal``, so the expert's own SPL is honestly a little below 1.
 
 Pitfalls handled here: pyglet must be put in headless (EGL) mode before ``miniworld`` is imported;
 subclass attributes must exist before ``MiniWorldEnv.__init__`` because it calls ``reset``; ``Key`` and
@@ -212,7 +215,8 @@ class NavWorld(MiniWorldEnv):
         self.objects: list[tuple[Entity, str, str]] = []
         self.target: Entity | None = None
         self.instruction = ""
-        self.navmap: NavMap | None = None
+        self.navmap: NavMap | None = None  # with the safety margin: what the expert plans on
+        self.geomap: NavMap | None = None  # without it: the geodesic for SPL and distance to goal
         self.tries = 0
         # MiniWorld prints its multisampling fallback on stdout; keep stdout for our own output
         with contextlib.redirect_stdout(io.StringIO()):
@@ -263,7 +267,10 @@ class NavWorld(MiniWorldEnv):
             self.target = self.objects[0][0]
             self.place_agent(room=rooms[rng.choice(len(rooms), p=p)])
             self.navmap = build_nav_map(self, self.target, cell=self.cell, margin=self.margin)
-            if MIN_START_DISTANCE <= self.navmap.geodesic_distance(self.agent.pos[0], self.agent.pos[2]) < math.inf:
+            if not math.isfinite(self.navmap.geodesic_distance(self.agent.pos[0], self.agent.pos[2])):
+                continue  # the planner (with its margin) could not get there
+            self.geomap = build_nav_map(self, self.target, cell=self.cell, margin=0.0)
+            if MIN_START_DISTANCE <= self.geomap.geodesic_distance(self.agent.pos[0], self.agent.pos[2]) < math.inf:
                 break
         else:
             raise RuntimeError(f"no solvable placement in 200 tries ({self.task.name}, {self.layout})")
@@ -298,7 +305,8 @@ class MiniWorldNav:
         self.episode = episode
         self.instruction = self.world.instruction
         self._start = self.pose()
-        self._path = self.nav_map().shortest_path(self._start.x, self._start.z)
+        assert self.world.geomap is not None
+        self._path = self.world.geomap.shortest_path(self._start.x, self._start.z)
         self._tracker = PathTracker(path_length(self._path), self._start)
         self._ended = self._success = False
         self._collisions = 0
@@ -344,7 +352,8 @@ class MiniWorldNav:
 
     def geodesic_distance(self) -> float:
         pose = self.pose()
-        return 0.0 if self.at_goal() else self.nav_map().geodesic_distance(pose.x, pose.z)
+        assert self.world.geomap is not None
+        return 0.0 if self.at_goal() else self.world.geomap.geodesic_distance(pose.x, pose.z)
 
     # ---- what demos and results record about an episode
 
