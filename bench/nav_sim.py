@@ -24,7 +24,7 @@ def steps_per_second(task: str, size: int, steps: int) -> tuple[float, float]:
 
     env = MiniWorldNav(task, size)
     rng = np.random.default_rng(0)
-    for seed in range(1000, 1010):  # textures load on first use: warm up over several wall textures
+    for seed in range(1000, 1030):  # textures load on first use: warm up over all wall textures and layouts
         env.reset(EpisodeSpec(task, seed, seed, 10**6))
     reset_time, resets, step_time, done_steps = 0.0, 0, 0.0, 0
     while done_steps < steps:

@@ -34,7 +34,7 @@ import numpy as np
 from capture.errors import D2EError
 
 from ..sim import Action, EpisodeSpec, Obs
-from .nav import NavAction, PathTracker, Pose, as_nav_action, relative_state
+from .nav import NavAction, NavEpisode, Pose, relative_state
 from .navgrid import NavMap
 
 INSTALL_FIX = ("habitat-sim ships through conda, not PyPI: conda create -n habitat python=3.9 cmake=3.14.0 && "
@@ -113,8 +113,7 @@ class HabitatNav:
         self._start = Pose(0.0, 0.0, 0.0)
         self._start_y = 0.0
         self._path: list[tuple[float, float]] = []
-        self._tracker = PathTracker(0.0, self._start)
-        self._ended = self._success = False
+        self._book = NavEpisode(0.0, self._start)
         self._map: NavMap | None = None
 
     # ---- episodes
@@ -184,27 +183,19 @@ class HabitatNav:
         if not math.isfinite(length):
             raise D2EError("the goal cannot be reached from the start", path=self.scene, where=f"seed {episode.seed}")
         self._path = [(float(p[0]), float(p[2])) for p in points]
-        self._tracker = PathTracker(length, self._start)
-        self._ended = self._success = False
+        self._book = NavEpisode(length, self._start)
         return self._obs()
 
     def step(self, action: Action) -> tuple[Obs, bool, dict[str, Any]]:
-        move = as_nav_action(action)
-        if self._ended:
-            raise D2EError("the episode has ended (DONE was chosen)", fix="call reset() for the next episode")
-        if move == NavAction.DONE:
-            self._success, self._ended = self.at_goal(), True
-        else:
+        move = self._book.take(action, self.at_goal)
+        if move is not None:
             self._image = self._rgb(self.sim.step(ACTIONS[move]))
-            self._tracker.update(self.pose())
-        info = {"instruction": self.instruction, "success": self._success, "spl": self._tracker.spl(self._success),
-                "path_length": self._tracker.walked, "shortest_path_length": self._tracker.shortest,
-                "distance_to_goal": self.geodesic_distance(),
-                "collided": bool(getattr(self.sim, "previous_step_collided", False))}
-        return self._obs(), self._ended, info
+            self._book.moved(move, self.pose())
+        return self._obs(), self._book.ended, {"instruction": self.instruction,
+                                               "distance_to_goal": self.geodesic_distance(), **self._book.info()}
 
     def success(self) -> bool:
-        return self._success
+        return self._book.success
 
     def close(self) -> None:
         self.sim.close()
@@ -243,7 +234,7 @@ class HabitatNav:
         return {"task": self.task, "scene": self.scene, "layout": Path(self.scene).stem,
                 "instruction": self.instruction, "goals": self.goals.round(3).tolist()[:20],
                 "start": [round(self._start.x, 3), round(self._start.z, 3), round(self._start.yaw, 4)],
-                "shortest_path_length": self._tracker.shortest}
+                "shortest_path_length": self._book.shortest}
 
     def _rgb(self, observations: dict[str, Any]) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(observations["rgb"])[..., :3], dtype=np.uint8)

@@ -38,7 +38,7 @@ import numpy as np
 from capture.errors import D2EError, require
 
 from ..sim import Action, EpisodeSpec, Obs
-from .nav import NavAction, PathTracker, Pose, as_nav_action, relative_state
+from .nav import NavEpisode, Pose, relative_state
 from .navgrid import NavMap, inflate, path_length
 
 pyglet = require("pyglet", "nav")
@@ -294,9 +294,7 @@ class MiniWorldNav:
         self._image = np.zeros((image_size, image_size, 3), np.uint8)
         self._start = Pose(0.0, 0.0, 0.0)
         self._path: list[tuple[float, float]] = []
-        self._tracker = PathTracker(0.0, self._start)
-        self._ended = self._success = False
-        self._collisions = 0
+        self._book = NavEpisode(0.0, self._start)
 
     # ---- SimEnv
 
@@ -307,28 +305,19 @@ class MiniWorldNav:
         self._start = self.pose()
         assert self.world.geomap is not None
         self._path = self.world.geomap.shortest_path(self._start.x, self._start.z)
-        self._tracker = PathTracker(path_length(self._path), self._start)
-        self._ended = self._success = False
-        self._collisions = 0
+        self._book = NavEpisode(path_length(self._path), self._start)
         return self._obs()
 
     def step(self, action: Action) -> tuple[Obs, bool, dict[str, Any]]:
-        move = as_nav_action(action)
-        if self._ended:
-            raise D2EError("the episode has ended (DONE was chosen)", fix="call reset() for the next episode")
-        if move == NavAction.DONE:
-            self._success, self._ended = self.at_goal(), True
-        else:
-            before = self.pose()
+        move = self._book.take(action, self.at_goal)
+        if move is not None:
             self._image, *_ = self.world.step(int(move))
-            now = self.pose()
-            self._tracker.update(now)
-            if move == NavAction.FORWARD and (now.x, now.z) == (before.x, before.z):
-                self._collisions += 1
-        return self._obs(), self._ended, self._info()
+            self._book.moved(move, self.pose())
+        return self._obs(), self._book.ended, {"instruction": self.instruction, "layout": self.world.layout,
+                                               "distance_to_goal": self.geodesic_distance(), **self._book.info()}
 
     def success(self) -> bool:
-        return self._success
+        return self._book.success
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -363,13 +352,7 @@ class MiniWorldNav:
                 "objects": [{"colour": c, "kind": k, "x": round(float(e.pos[0]), 3), "z": round(float(e.pos[2]), 3)}
                             for e, c, k in self.world.objects],
                 "start": [round(self._start.x, 3), round(self._start.z, 3), round(self._start.yaw, 4)],
-                "shortest_path_length": self._tracker.shortest}
+                "shortest_path_length": self._book.shortest}
 
     def _obs(self) -> Obs:
         return {"rgb": self._image, "state": relative_state(self._start, self.pose())}
-
-    def _info(self) -> dict[str, Any]:
-        return {"instruction": self.instruction, "layout": self.world.layout, "success": self._success,
-                "spl": self._tracker.spl(self._success), "path_length": self._tracker.walked,
-                "shortest_path_length": self._tracker.shortest, "distance_to_goal": self.geodesic_distance(),
-                "collisions": self._collisions}

@@ -18,16 +18,17 @@ the agent's displacement (metres) and heading change since the episode began, in
 (habitat's GPS + compass sensors), so it carries no information about where in the world the layout is.
 
 **SPL** (Anderson et al. 2018): success x L / max(P, L), with L the shortest path length from the start
-to the success region and P the length the agent actually walked. ``PathTracker`` computes it once for
+to the success region and P the length the agent actually walked. ``NavEpisode`` computes it once for
 all simulators.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -85,20 +86,41 @@ def relative_state(start: Pose, now: Pose) -> np.ndarray:
                     np.float32)
 
 
-class PathTracker:
-    """The walked path length and SPL of one episode."""
+class NavEpisode:
+    """One episode's bookkeeping, the same in every simulator: ``DONE`` ends it and is judged there, the
+    walked path length, blocked forward steps and SPL."""
 
     def __init__(self, shortest: float, start: Pose):
         self.shortest, self.walked, self.last = shortest, 0.0, start
+        self.ended = self.success = False
+        self.collisions = 0
 
-    def update(self, pose: Pose) -> None:
-        self.walked += math.hypot(pose.x - self.last.x, pose.z - self.last.z)
+    def take(self, action: Action, at_goal: Callable[[], bool]) -> NavAction | None:
+        """The motion to simulate for a policy's action, or None for ``DONE`` (which ends the episode)."""
+        move = as_nav_action(action)
+        if self.ended:
+            raise D2EError("the episode has ended (DONE was chosen)", fix="call reset() for the next episode")
+        if move == NavAction.DONE:
+            self.success, self.ended = at_goal(), True
+            return None
+        return move
+
+    def moved(self, move: NavAction, pose: Pose) -> None:
+        """Record where a simulated motion left the agent."""
+        step = math.hypot(pose.x - self.last.x, pose.z - self.last.z)
+        if move == NavAction.FORWARD and step == 0.0:
+            self.collisions += 1
+        self.walked += step
         self.last = pose
 
-    def spl(self, success: bool) -> float:
-        if not success:
+    def spl(self) -> float:
+        if not self.success:
             return 0.0
         return self.shortest / max(self.walked, self.shortest) if self.shortest > 0 else 1.0
+
+    def info(self) -> dict[str, Any]:
+        return {"success": self.success, "spl": self.spl(), "path_length": self.walked,
+                "shortest_path_length": self.shortest, "collisions": self.collisions}
 
 
 @runtime_checkable
