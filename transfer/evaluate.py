@@ -242,9 +242,9 @@ def run_episodes(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Ite
     ``videos`` episodes (evenly spread) are recorded to ``video_dir`` (default ``out_dir/videos``).
     ``episode_fn`` replaces ``run_episode`` (same signature), e.g. to also store each episode as a demo.
     """
-    episode_fn = episode_fn or run_episode
     from tqdm import tqdm
 
+    episode_fn = episode_fn or run_episode
     episodes = list(episodes)
     keys = [_key(e) for e in episodes]
     if len(set(keys)) != len(keys):
@@ -282,8 +282,13 @@ def run_episodes(make_env: EnvFactory, make_policy: PolicyFactory, episodes: Ite
             with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
                                      initargs=(make_env, make_policy, episode_fn)) as pool:
                 futures = [pool.submit(_worker_episode, spec, video) for spec, video in jobs]
-                for future in as_completed(futures):
-                    finish(future.result())
+                try:
+                    for future in as_completed(futures):
+                        finish(future.result())
+                except BaseException:  # a failed episode or ^C: do not run the rest first
+                    for future in futures:
+                        future.cancel()
+                    raise
         elif jobs:
             cache = _Cache(make_env, make_policy)
             try:

@@ -26,8 +26,8 @@ class Corridor:
 
     instruction = "walk to the end"
 
-    def __init__(self, task: str, delay: float = 0.0):
-        self.task, self.delay = task, delay
+    def __init__(self, task: str, delay: float = 0.0, broken_seed: int | None = None):
+        self.task, self.delay, self.broken_seed = task, delay, broken_seed
         self.pos = self.length = 0
 
     def _obs(self) -> dict[str, np.ndarray]:
@@ -36,6 +36,8 @@ class Corridor:
         return {"rgb": image, "state": np.array([self.pos], np.float32)}
 
     def reset(self, episode: EpisodeSpec) -> dict[str, np.ndarray]:
+        if episode.seed == self.broken_seed:
+            raise RuntimeError(f"simulator crashed on seed {episode.seed}")
         self.length = 2 + int(np.random.default_rng(episode.seed).integers(0, 6))
         self.pos = 0
         return self._obs()
@@ -121,6 +123,17 @@ def test_worker_processes_are_used(tmp_path):
     assert len(workers) == 2 and os.getpid() not in workers
     assert all(r.success for r in results)
     assert [r.index for r in results] == list(range(6))
+
+
+def test_a_crash_in_a_worker_stops_the_run_and_keeps_what_finished(tmp_path):
+    with pytest.raises(RuntimeError, match="crashed on seed 101"):
+        run_episodes(functools.partial(Corridor, delay=0.02, broken_seed=101), Walker, episodes(8), workers=2,
+                     out_dir=tmp_path, progress=False)
+    finished = {r.index for r in read_finished(tmp_path)}
+    assert 1 not in finished and len(finished) < 8
+    results = run_episodes(Corridor, Walker, episodes(8), workers=2, out_dir=tmp_path, progress=False)
+    assert [r.index for r in results] == list(range(8))
+    assert sorted(r.index for r in read_finished(tmp_path)) == list(range(8)), "each episode logged once"
 
 
 def test_unpicklable_factory_is_a_clear_error():
