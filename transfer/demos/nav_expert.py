@@ -8,7 +8,7 @@ imitate step by step. How it drives:
   non-target object an obstacle, the success ring as goal), Dijkstra from the ring, the path string pulled
   into straight segments (``transfer.envs.navgrid``).
 - **Follow**: aim at the farthest waypoint in straight line of sight; turn while the heading error is more
-  than half a turn step (so it never oscillates around the line), else step forward.
+  than 3/4 of a turn step (``TURN_TOLERANCE``; half a step made it zig-zag), else step forward.
 - **Replan when blocked**: a forward step that does not move the agent (an obstacle missing from the map,
   or a corner grazed) marks the agent's centre as unwelcome within 0.5 m of the possible contact point
   ahead, on the expert's own copy of the map, and plans again; after repeated blocks it turns away.
@@ -29,6 +29,11 @@ WAYPOINT_REACHED = 0.25  # metres: closer than this, aim at the next waypoint
 BLOCK_AHEAD = 0.55
 BLOCK_RADIUS = 0.5
 STUCK_TURNS = 3  # turns away from an obstacle after this many blocked steps in a row
+# Turn only when the heading error exceeds 3/4 of a turn step. At 1/2 (the smallest error a turn reduces)
+# forward steps push the error back over the line and the expert zig-zags: measured over 30 episodes per
+# task, 0.5 -> 0.75 took FourRooms from 88 to 64 steps and left/right reversals from 26 to 3 per episode,
+# with the same success and SPL; imitation data without the zig-zag is easier to learn.
+TURN_TOLERANCE = 0.75
 
 
 class NavExpert:
@@ -75,10 +80,10 @@ class NavExpert:
                 self._map = env.nav_map()
                 return self._remember(pose, NavAction.TURN_LEFT)
         error = pose.bearing_to(*target)
-        half_turn = math.radians(env.turn_degrees) / 2
-        if error > half_turn:
+        tolerance = math.radians(env.turn_degrees) * TURN_TOLERANCE
+        if error > tolerance:
             action = NavAction.TURN_LEFT
-        elif error < -half_turn:
+        elif error < -tolerance:
             action = NavAction.TURN_RIGHT
         else:
             action = NavAction.FORWARD

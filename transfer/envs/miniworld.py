@@ -8,8 +8,9 @@ start, identical in every process):
   a 3x3 maze, door positions and wall texture varying) with the target and 5 distractors of distinct
   (colour, kind) pairs over boxes, balls and keys; two distractors are deliberately close to the target
   (same colour other kind, same kind other colour), so the instruction must be read, not just "go to the
-  nearest object". Objects stand only in rooms, never in the doorways between them, and a layout is drawn
-  again until the target can be reached from a start at least 2 m from it.
+  nearest object". Objects stand only in rooms (against a wall in the small maze rooms), never in the
+  doorways between them, and objects and start are drawn again until the target can be reached from a
+  start at least 2 m (geodesic) from it.
 - ``fourrooms`` and ``maze``: MiniWorld's FourRooms and MazeS3 geometry with its red box.
 
 Success is ObjectNav's (see ``transfer.envs.nav``): the agent says ``DONE`` while ``near()`` the target
