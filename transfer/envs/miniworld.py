@@ -8,8 +8,8 @@ start, identical in every process):
   a 3x3 maze, door positions and wall texture varying) with the target and 5 distractors of distinct
   (colour, kind) pairs over boxes, balls and keys; two distractors are deliberately close to the target
   (same colour other kind, same kind other colour), so the instruction must be read, not just "go to the
-  nearest object". Objects stand only in rooms (against a wall in the small maze rooms), never in the
-  doorways between them, and objects and start are drawn again until the target can be reached from a
+  nearest object". Objects stand only in rooms (distractors against a wall in the small maze rooms), never
+  in the doorways between them, and objects and start are drawn again until the target can be reached from a
   start at least 2 m (geodesic) from it.
 - ``fourrooms`` and ``maze``: MiniWorld's FourRooms and MazeS3 geometry with its red box.
 
@@ -241,16 +241,23 @@ class NavWorld(MiniWorldEnv):
         others = [rest[k] for k in rng.choice(len(rest), self.task.distractors - 2, replace=False)]
         return [(colour, kind), *[(str(c), str(k)) for c, k in close], *others]
 
-    def _place_object(self, ent: Entity, room: Any) -> Entity:
-        """Anywhere in a large room; against one of its walls in a small (maze) room, where an object in the
-        middle would block the way through."""
-        if min(room.max_x - room.min_x, room.max_z - room.min_z) > 4:
+    def _place_object(self, ent: Entity, room: Any, *, target: bool) -> Entity:
+        """Anywhere in a large room; a distractor in a small (maze) room stands against one of its walls, where
+        it cannot block the way through (anywhere if 100 wall spots are taken). The target may block nothing."""
+        if target or min(room.max_x - room.min_x, room.max_z - room.min_z) > 4:
             return self.place_entity(ent, room=room)
-        band = 0.3  # centres between touching the wall and 0.3 m off it (place_entity widens by the radius)
-        side = int(self.np_random.integers(4))
-        bounds = [{"max_x": room.min_x + band}, {"min_x": room.max_x - band}, {"max_z": room.min_z + band},
-                  {"min_z": room.max_z - band}][side]
-        return self.place_entity(ent, room=room, **bounds)
+        if len(self.wall_segs) == 0:
+            self._gen_static_data()  # collision segments (place_entity makes them on first use; we test first)
+        rng = self.np_random
+        for _ in range(100):
+            off = ent.radius + rng.uniform(0.0, 0.3)  # from touching the wall to 0.3 m off it
+            x, z = rng.uniform(room.min_x + off, room.max_x - off), rng.uniform(room.min_z + off, room.max_z - off)
+            x, z = [(room.min_x + off, z), (room.max_x - off, z), (x, room.min_z + off), (x, room.max_z - off)][
+                int(rng.integers(4))]
+            pos = np.array([x, 0.0, z])
+            if room.point_inside(pos) and not self.intersect(ent, pos, ent.radius):
+                return self.place_entity(ent, pos=pos)
+        return self.place_entity(ent, room=room)
 
     def _gen_world(self) -> None:
         rng = self.np_random
@@ -262,8 +269,8 @@ class NavWorld(MiniWorldEnv):
         for self.tries in range(1, 201):  # noqa: B007 - kept for diagnostics
             self.entities = []
             self.objects = []
-            for colour, kind in self._choose_objects():
-                ent = self._place_object(self._object(colour, kind), rooms[rng.choice(len(rooms), p=p)])
+            for k, (colour, kind) in enumerate(self._choose_objects()):
+                ent = self._place_object(self._object(colour, kind), rooms[rng.choice(len(rooms), p=p)], target=k == 0)
                 self.objects.append((ent, colour, kind))
             self.target = self.objects[0][0]
             self.place_agent(room=rooms[rng.choice(len(rooms), p=p)])
