@@ -38,12 +38,17 @@ DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 POS_GAIN = 10.0  # action per metre of position error (the controller moves 0.05 m at action 1)
 ROT_SCALE = 0.5  # radians of rotation at action 1 (the OSC_POSE controller's output limit)
 OPEN, CLOSED = -1.0, 1.0
-MAX_OPENING = 0.072  # widest object side the fingers close around with some margin (0.08 fully open)
-FINGER_HALF_SPAN = 0.055  # open fingers, from the grip site along the finger axis
-HAND_HALF_LENGTH = 0.105  # the hand's body along the finger axis (~0.21 m across)
-HAND_HALF_WIDTH = 0.035
-FINGER_BELOW = 0.012  # fingertips reach this far below the grip site
-PALM_ABOVE = 0.055  # the hand's body starts this far above the grip site
+# The open Panda hand around its grip site (measured from its collision geoms): pads 7.6 cm apart, the
+# fingers' outer faces 6.8 cm and tips 1.4 cm below the site; the hand's body 21 x 6 cm from 2.2 cm up.
+MAX_OPENING = 0.072  # widest object side the fingers close around with some margin
+FINGER_HALF_SPAN = 0.068
+FINGER_HALF_WIDTH = 0.011
+FINGER_BELOW = 0.014
+PALM_ABOVE = 0.022
+HAND_HALF_LENGTH = 0.105
+HAND_HALF_WIDTH = 0.031
+RIM_DEPTHS = (0.022, 0.012)  # how far below a rim the grip site closes: deep holds better, shallow clears more
+COMFORTABLE_REACH = 0.74  # horizontal distance from the robot's base the hand reaches pointing down
 
 
 # ---------------------------------------------------------------- rotations and the control law
@@ -87,14 +92,40 @@ def rotation_error(target: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 def servo(pos: np.ndarray, rot: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray, gripper: float,
-          *, speed: float = 1.0) -> np.ndarray:
+          *, speed: float = 1.0, bias: np.ndarray | None = None) -> np.ndarray:
     """The 7-D action moving the grip site toward a pose: clipped proportional on position and rotation.
 
-    ``speed`` (0-1] caps the translation part, for the slow final centimetres of a descent.
+    ``speed`` (0-1] caps the translation part, for the slow final centimetres of a descent; ``bias`` is
+    added to the position target (the integral of the remaining error, see ``Integrator``).
     """
-    move = np.clip(POS_GAIN * (np.asarray(target_pos) - pos), -speed, speed)
+    goal = np.asarray(target_pos, dtype=float) + (0.0 if bias is None else bias)
+    move = np.clip(POS_GAIN * (goal - pos), -speed, speed)
     turn = np.clip(rotation_error(target_rot, rot) / ROT_SCALE, -1.0, 1.0)
     return np.concatenate([move, turn, [gripper]])
+
+
+@dataclass
+class Integrator:
+    """The integral of the last centimetres of position error, so the hand does not stop short.
+
+    A proportional law alone leaves a few millimetres when the arm carries a load or brushes something
+    (the controller's pull fades with the error); the integral only grows near the target (no wind-up
+    during long moves) and is bounded.
+    """
+
+    gain: float = 0.3
+    near: float = 0.03
+    limit: float = 0.02
+    value: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def update(self, pos: np.ndarray, target: Sequence[float]) -> np.ndarray:
+        error = np.asarray(target, dtype=float) - pos
+        if np.linalg.norm(error) < self.near:
+            self.value = np.clip(self.value + self.gain * error, -self.limit, self.limit)
+        return self.value
+
+    def clear(self) -> None:
+        self.value = np.zeros(3)
 
 
 # ---------------------------------------------------------------- shapes, footprints and grasps
@@ -102,14 +133,37 @@ def servo(pos: np.ndarray, rot: np.ndarray, target_pos: np.ndarray, target_rot: 
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned world box (a collision geom's extent): ``lo`` and ``hi`` corners."""
+    """A box in the world, possibly turned (a collision geom's extent): centre, rotation, half sides.
 
-    lo: np.ndarray
-    hi: np.ndarray
+    Turned boxes matter: the walls of a cabinet turned by 26 degrees have axis-aligned bounds several
+    times thicker than the walls, which would close an open drawer to every grasp.
+    """
+
+    center: np.ndarray
+    rot: np.ndarray
+    half: np.ndarray
 
     @staticmethod
-    def around(points: np.ndarray) -> Box:
-        return Box(points.min(axis=0), points.max(axis=0))
+    def aligned(lo: Sequence[float], hi: Sequence[float]) -> Box:
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        return Box((lo + hi) / 2, np.eye(3), (hi - lo) / 2)
+
+    def corners(self) -> np.ndarray:
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
+        return (signs * self.half) @ self.rot.T + self.center
+
+    @property
+    def lo(self) -> np.ndarray:
+        return self.corners().min(axis=0)
+
+    @property
+    def hi(self) -> np.ndarray:
+        return self.corners().max(axis=0)
+
+    def contains(self, points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """Which points lie inside the box grown by ``margin``."""
+        local = (np.asarray(points) - self.center) @ self.rot
+        return np.all(np.abs(local) < self.half + margin, axis=1)
 
 
 @dataclass(frozen=True)
@@ -159,30 +213,35 @@ class Grasp:
     kind: str
 
 
-def grasp_candidates(shape: Footprint) -> list[Grasp]:
+def grasp_candidates(shape: Footprint, parts: Sequence[Box] = ()) -> list[Grasp]:
     """Ways to hold an object of this footprint: across a short side, or at the rim of a wide one.
 
     Objects narrower than the open fingers are held at their centre (tall ones 5 cm below the top, low
-    ones just above their support); wider ones (bowls) are held by the rim wall at eight points around it.
+    ones just above their support). Wider ones (bowls) are held by the rim wall: at each of the object's
+    collision ``parts`` that reaches within 1 cm of its top (all around an upright bowl, only the high
+    side of a tilted one), fingers across the wall.
     """
     u, v = shape.axes
     tall = shape.height > 0.10
     z = shape.top - 0.05 if tall else max(shape.bottom + FINGER_BELOW - 0.002, shape.top - 0.03)
     candidates = []
-    sides = [(2 * shape.half[0], u), (2 * shape.half[1], v)]
-    for width, axis in sides:
+    for width, axis in ((2 * shape.half[0], u), (2 * shape.half[1], v)):
         if width <= MAX_OPENING:
             candidates.append(Grasp(np.array([*shape.center, z]), yaw_for_axis(axis), "center"))
     if len(candidates) == 2:  # round or square: the diagonals work too
         for axis in (u + v, u - v):
             candidates.append(Grasp(np.array([*shape.center, z]), yaw_for_axis(axis), "center"))
-    if not candidates:
-        radius = float(min(shape.half))
-        rim_z = shape.top - 0.015
-        for angle in np.radians(np.arange(0, 360, 45)):
-            radial = np.array([math.cos(angle), math.sin(angle)])
-            point = shape.center + radial * (radius - 0.012)
-            candidates.append(Grasp(np.array([*point, rim_z]), yaw_for_axis(radial), "rim"))
+    if candidates:
+        return candidates
+    for part in parts:
+        if part.hi[2] < shape.top - 0.01:
+            continue
+        point = part.center[:2]
+        radial = point - shape.center
+        if np.linalg.norm(radial) < 0.02:
+            continue
+        for depth in RIM_DEPTHS:
+            candidates.append(Grasp(np.array([*point, part.hi[2] - depth]), yaw_for_axis(radial), "rim"))
     return candidates
 
 
@@ -191,8 +250,8 @@ def hand_samples(grasp: Grasp, spacing: float = 0.01) -> np.ndarray:
     axis = finger_axis(grasp.yaw)
     across = np.array([-axis[1], axis[0]])
     points = []
-    for half_length, half_width, z0, z1 in ((FINGER_HALF_SPAN, 0.012, -FINGER_BELOW, PALM_ABOVE),
-                                            (HAND_HALF_LENGTH, HAND_HALF_WIDTH, PALM_ABOVE, PALM_ABOVE + 0.08)):
+    for half_length, half_width, z0, z1 in ((FINGER_HALF_SPAN, FINGER_HALF_WIDTH, -FINGER_BELOW, PALM_ABOVE),
+                                            (HAND_HALF_LENGTH, HAND_HALF_WIDTH, PALM_ABOVE, PALM_ABOVE + 0.1)):
         for a in np.arange(-half_length, half_length + 1e-9, spacing):
             for b in np.arange(-half_width, half_width + 1e-9, spacing):
                 for z in np.arange(z0, z1 + 1e-9, 0.02):
@@ -205,18 +264,18 @@ def collisions(points: np.ndarray, obstacles: Iterable[Box], margin: float = 0.0
     """How many points fall inside any obstacle box grown by ``margin``."""
     inside = np.zeros(len(points), dtype=bool)
     for box in obstacles:
-        inside |= np.all((points > box.lo - margin) & (points < box.hi + margin), axis=1)
+        inside |= box.contains(points, margin)
     return int(inside.sum())
 
 
 def choose_grasp(candidates: Sequence[Grasp], obstacles: Sequence[Box], current_yaw: float = 0.0,
-                 reach_point: np.ndarray | None = None) -> Grasp:
+                 base: np.ndarray | None = None) -> Grasp:
     """The candidate whose hand collides least with the obstacles; ties go to the smallest turn of the
-    wrist, then (rims) to the point nearest ``reach_point`` (the robot's base)."""
+    wrist plus the distance from the robot's ``base``, strongly penalised beyond a comfortable reach."""
     def cost(grasp: Grasp) -> tuple[int, float]:
         turn = abs((grasp.yaw - current_yaw + math.pi / 2) % math.pi - math.pi / 2)
-        near = 0.0 if reach_point is None else float(np.linalg.norm(grasp.pos[:2] - reach_point[:2]))
-        return collisions(hand_samples(grasp), obstacles), turn + near
+        far = 0.0 if base is None else float(np.linalg.norm(grasp.pos[:2] - base[:2]))
+        return collisions(hand_samples(grasp), obstacles), turn + far + 20 * max(0.0, far - COMFORTABLE_REACH)
     return min(candidates, key=cost)
 
 
@@ -234,9 +293,8 @@ def _body_tree(model: Any, root: int) -> list[int]:
 def geom_box(model: Any, data: Any, geom: int) -> Box:
     """The world box around one geom (its local bounding box turned by the geom's orientation)."""
     center, half = model.geom_aabb[geom][:3], model.geom_aabb[geom][3:]
-    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
-    corners = (center + signs * half) @ data.geom_xmat[geom].reshape(3, 3).T + data.geom_xpos[geom]
-    return Box.around(corners)
+    rot = data.geom_xmat[geom].reshape(3, 3)
+    return Box(data.geom_xpos[geom] + rot @ center, rot.copy(), half.copy())
 
 
 def _is_collider(model: Any, geom: int) -> bool:
@@ -270,17 +328,29 @@ class Scene:
 
     # -- objects
     def points(self, name: str) -> np.ndarray:
-        boxes = [geom_box(self.model, self.data, g) for g in self.body_geoms[name]]
-        return np.array([corner for b in boxes for corner in (
-            [b.lo[0], b.lo[1], b.lo[2]], [b.hi[0], b.lo[1], b.lo[2]], [b.lo[0], b.hi[1], b.lo[2]],
-            [b.hi[0], b.hi[1], b.lo[2]], [b.lo[0], b.lo[1], b.hi[2]], [b.hi[0], b.lo[1], b.hi[2]],
-            [b.lo[0], b.hi[1], b.hi[2]], [b.hi[0], b.hi[1], b.hi[2]])])
+        return np.concatenate([part.corners() for part in self.parts(name)])
+
+    def parts(self, name: str) -> list[Box]:
+        """The world boxes of an object's collision geoms."""
+        return [geom_box(self.model, self.data, g) for g in self.body_geoms[name]]
+
+    def moving(self, name: str) -> bool:
+        """Whether the object still moves (faster than 1 cm/s or 0.1 rad/s)."""
+        joints = [self.model.joint(j) for j in self.env.get_object(name).joints]
+        free = [j for j in joints if j.type[0] == 0]  # mjJNT_FREE: a loose object, not a fixture's hinge
+        if not free:
+            return False
+        address = free[0].dofadr[0]
+        velocity = self.data.qvel[address:address + 6]
+        return bool(np.linalg.norm(velocity[:3]) > 0.01 or np.linalg.norm(velocity[3:]) > 0.1)
 
     def shape(self, name: str) -> Footprint:
         return footprint(self.points(name))
 
     def box(self, name: str) -> Box:
-        return Box.around(self.points(name))
+        """The axis-aligned world box around a whole object."""
+        points = self.points(name)
+        return Box.aligned(points.min(axis=0), points.max(axis=0))
 
     def body_pos(self, name: str) -> np.ndarray:
         return np.array(self.data.body(self.env.get_object(name).root_body).xpos)
@@ -349,10 +419,18 @@ class PickPlace(Skill):
     lift_from: float = 0.0
     carry_z: float = 0.0
     tries: int = 0
+    heights: list[float] = field(default_factory=list)
+    integral: Integrator = field(default_factory=Integrator)
     name: str = "pick-place"
 
     def _go(self, phase: str) -> None:
         self.phase = _Phase(phase)
+        self.heights = []
+        self.integral.clear()
+
+    def _servo(self, pos: np.ndarray, rot: np.ndarray, target: Sequence[float], target_rot: np.ndarray,
+               gripper: float, *, speed: float = 1.0) -> np.ndarray:
+        return servo(pos, rot, target, target_rot, gripper, speed=speed, bias=self.integral.update(pos, target))
 
     def placement(self, scene: Scene) -> Placement:
         relation, _, target = self.goal
@@ -380,11 +458,15 @@ class PickPlace(Skill):
                 return None
             if self.tries >= self.attempts:
                 return None
+            if scene.moving(self.obj) and phase.steps < 20:  # plan on the object's resting pose
+                return self._servo(pos, rot, pos, down_rotation(yaw_for_axis(rot[:2, 0])), OPEN)
             self.tries += 1
             shape = scene.shape(self.obj)
             current_yaw = yaw_for_axis(rot[:2, 0])
-            self.grasp = choose_grasp(grasp_candidates(shape), scene.obstacles(exclude=[self.obj]), current_yaw,
-                                      scene.base)
+            candidates = grasp_candidates(shape, scene.parts(self.obj))
+            if not candidates:
+                return None
+            self.grasp = choose_grasp(candidates, scene.obstacles(exclude=[self.obj]), current_yaw, scene.base)
             self._go("above")
             phase = self.phase
         grasp = self.grasp
@@ -396,61 +478,68 @@ class PickPlace(Skill):
             if np.linalg.norm(above - pos) < 0.015 and np.linalg.norm(rotation_error(target_rot, rot)) < 0.1 \
                     or phase.steps > 60:
                 self._go("descend")
-            return servo(pos, rot, above, target_rot, OPEN)
+            return self._servo(pos, rot, above, target_rot, OPEN)
         if phase.name == "descend":
             if np.linalg.norm(grasp.pos - pos) < 0.006 or phase.steps > 40:
                 self._go("close")
-            return servo(pos, rot, grasp.pos, target_rot, OPEN, speed=0.6)
+            return self._servo(pos, rot, grasp.pos, target_rot, OPEN, speed=0.6)
         if phase.name == "close":
             if phase.steps >= 12:
                 self.lift_from = scene.shape(self.obj).bottom
                 self.hang = pos[2] - self.lift_from
                 self._go("lift")
-            return servo(pos, rot, grasp.pos, target_rot, CLOSED)
+            return self._servo(pos, rot, grasp.pos, target_rot, CLOSED)
         place = self.placement(scene)
         if phase.name == "lift":
             bottom = scene.shape(self.obj).bottom
             lift_z = grasp.pos[2] + 0.06
-            if phase.steps > 8 and bottom - self.lift_from < 0.015 and pos[2] > grasp.pos[2] + 0.03:
+            if phase.steps > 8 and pos[2] > grasp.pos[2] + 0.03 and bottom - self.lift_from < 0.015 \
+                    and not scene.holds(self.obj):
                 self._go("regrasp")  # the object stayed on the table: open and plan again
             elif pos[2] > lift_z - 0.01 or phase.steps > 30:
                 self.hang = pos[2] - bottom
                 self.carry_z = self._carry_height(scene, place)
                 self._go("carry")
-            return servo(pos, rot, [pos[0], pos[1], lift_z], target_rot, CLOSED)
+            return self._servo(pos, rot, [pos[0], pos[1], lift_z], target_rot, CLOSED)
         if phase.name == "regrasp":
             if phase.steps > 10:
                 self._go("plan")
-            return servo(pos, rot, pos + [0, 0, 0.01], target_rot, OPEN)
+            return self._servo(pos, rot, pos + [0, 0, 0.01], target_rot, OPEN)
+        if phase.name in ("carry", "lower") and pos[2] - scene.shape(self.obj).bottom > self.hang + 0.03 \
+                and not scene.holds(self.obj):
+            self._go("regrasp")  # the object slipped out of the hand: open and plan again
+            return self._servo(pos, rot, pos, target_rot, OPEN)
         offset = scene.body_pos(self.obj)[:2] - pos[:2]
         hand_xy = place.xy - offset
         if phase.name == "carry":
             target = np.array([*hand_xy, self.carry_z])
+            if np.linalg.norm(target[:2] - pos[:2]) < 0.015 and abs(target[2] - pos[2]) < 0.03 or phase.steps > 80:
+                self._go("lower")
             if pos[2] < self.carry_z - 0.02:
                 target[:2] = pos[:2]  # rise first, then travel
-            if np.linalg.norm(target - pos) < 0.01 or phase.steps > 80:
-                self._go("lower")
-            return servo(pos, rot, target, target_rot, CLOSED)
+            return self._servo(pos, rot, target, target_rot, CLOSED, speed=0.7)
         if phase.name == "lower":
             release_z = max(place.support_z + 0.01 + self.hang, place.rim_z + FINGER_BELOW + 0.02)
             target = np.array([*hand_xy, release_z])
-            if abs(pos[2] - release_z) < 0.008 or phase.steps > 50:
+            self.heights.append(float(pos[2]))
+            stalled = len(self.heights) > 6 and self.heights[-6] - pos[2] < 0.002  # the object rests on something
+            if abs(pos[2] - release_z) < 0.008 or stalled or phase.steps > 50:
                 self._go("release")
-            return servo(pos, rot, target, target_rot, CLOSED, speed=0.5)
+            return self._servo(pos, rot, target, target_rot, CLOSED, speed=0.5)
         if phase.name == "release":
             if phase.steps >= 8:
                 self._go("retreat")
-            return servo(pos, rot, pos, target_rot, OPEN)
+            return self._servo(pos, rot, pos, target_rot, OPEN)
         if phase.name == "retreat":
             if phase.steps >= 12:
                 self._go("check")
-            return servo(pos, rot, [pos[0], pos[1], self.carry_z], target_rot, OPEN)
+            return self._servo(pos, rot, [pos[0], pos[1], self.carry_z], target_rot, OPEN)
         if phase.name == "check":
             if self.done(scene):
                 return None
             if phase.steps > 15:
                 self._go("plan")
-            return servo(pos, rot, pos, target_rot, OPEN)
+            return self._servo(pos, rot, pos, target_rot, OPEN)
         raise AssertionError(phase.name)
 
     def _carry_height(self, scene: Scene, place: Placement) -> float:
