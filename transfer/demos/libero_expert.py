@@ -26,6 +26,7 @@ without a simulator; ``LiberoExpert`` is a ``transfer.sim.Policy`` that reads ``
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -563,16 +564,30 @@ def _segment_hits_box(a: np.ndarray, b: np.ndarray, box: Box, radius: float) -> 
     return False
 
 
-def plan_skills(raw_env: Any) -> list[Skill]:
-    """The task's BDDL goal as skills, in order; raises ``NotImplementedError`` for goals it cannot do."""
+def goal_skills(goal_state: Sequence[Sequence[str]]) -> list[Skill]:
+    """A BDDL goal (a conjunction of predicates) as skills, in order.
+
+    Raises ``NotImplementedError`` naming the first predicate no skill achieves.
+    """
     skills: list[Skill] = []
-    for goal in raw_env.parsed_problem["goal_state"]:
+    for goal in goal_state:
         relation = goal[0].lower()
         if relation in ("in", "on") and len(goal) == 3:
             skills.append(PickPlace(goal[1], [relation, goal[1], goal[2]]))
         else:
-            raise NotImplementedError(f"no expert skill for the goal {goal}")
+            raise NotImplementedError(f"no expert skill for the goal ({' '.join(goal)})")
     return skills
+
+
+def expert_gap(task: Any) -> str | None:
+    """Why the expert cannot do a ``transfer.envs.libero.Task`` (None when it can); reads only its BDDL file."""
+    from libero.libero.envs import bddl_utils
+
+    try:
+        goal_skills(bddl_utils.robosuite_parse_problem(task.bddl_file)["goal_state"])
+    except NotImplementedError as exc:
+        return str(exc)
+    return None
 
 
 class LiberoExpert:
@@ -584,8 +599,8 @@ class LiberoExpert:
         self.scene: Scene | None = None
 
     def reset(self, instruction: str) -> None:
-        self.scene = Scene(self.env.raw)
-        self.skills = plan_skills(self.env.raw)
+        self.scene = Scene(self.env.raw)  # a reset may rebuild the simulator: read it afresh
+        self.skills = goal_skills(self.env.raw.parsed_problem["goal_state"])
 
     def act(self, obs: Any = None) -> np.ndarray:
         assert self.scene is not None, "reset() first"
@@ -598,6 +613,57 @@ class LiberoExpert:
         return servo(pos, rot, pos, rot, OPEN)  # nothing left to do: hold still
 
 
-def make_expert(env: Any) -> LiberoExpert:
-    """``PolicyFactory`` for ``transfer.evaluate``."""
-    return LiberoExpert(env)
+@dataclass
+class Plan:
+    """The expert's actions for one episode, found without cameras, and whether they reached the goal."""
+
+    actions: np.ndarray
+    success: bool
+    seconds: float
+    gap: str | None = None  # why there is no plan (a goal the expert has no skill for)
+
+    @property
+    def steps(self) -> int:
+        return len(self.actions)
+
+
+def plan_episode(env: Any, spec: Any) -> Plan:
+    """Run the expert in ``env`` (best camera-less: ``LiberoEnv.planning_twin``) until success or the limit."""
+    start = time.perf_counter()
+    env.reset(spec)
+    expert = LiberoExpert(env)
+    try:
+        expert.reset(env.instruction)
+    except NotImplementedError as exc:
+        return Plan(np.zeros((0, 7)), False, time.perf_counter() - start, str(exc))
+    actions = []
+    done = False
+    while len(actions) < spec.max_steps and not done:
+        actions.append(expert.act())
+        _, done, _ = env.step(actions[-1])
+    return Plan(np.array(actions, dtype=np.float64).reshape(-1, 7), bool(done), time.perf_counter() - start)
+
+
+class ReplayPolicy:
+    """The expert's plan for the current episode, made in the env's camera-less twin, replayed blind.
+
+    What demonstrations are made of (plan fast without rendering, replay with the cameras on), as a
+    ``Policy``: evaluating it shows the replay reaches what the plan reached.
+    """
+
+    def __init__(self, env: Any):
+        self.env = env
+        self.plan: Plan | None = None
+        self.step = 0
+
+    def reset(self, instruction: str) -> None:
+        self.plan = plan_episode(self.env.planning_twin(), self.env.episode)
+        self.step = 0
+
+    def act(self, obs: Any = None) -> np.ndarray:
+        assert self.plan is not None, "reset() first"
+        self.step += 1
+        if self.step <= self.plan.steps:
+            return self.plan.actions[self.step - 1]
+        return np.array([0, 0, 0, 0, 0, 0, OPEN])  # the plan is over: stay, gripper open
+
