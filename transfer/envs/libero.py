@@ -24,6 +24,7 @@ import contextlib
 import io
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -86,8 +87,9 @@ def _import_libero() -> Any:
     os.environ.setdefault("MUJOCO_GL", "egl")  # robosuite reads it when imported
     # robosuite warns on import that no private macro file exists; its console handler obeys this level
     logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
-    require("robosuite", "libero")
-    with quiet():
+    with quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # robosuite's own logger calls are deprecated
+        require("robosuite", "libero")
         return require("libero.libero", "libero")
 
 
