@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv with everything d2e and its tests need; safe to run again (it only adds what is missing).
-# Usage: bash scripts/setup.sh [EXTRAS]   (default extras: record,sources,train,ray,owa,dev)
+# Usage: bash scripts/setup.sh [EXTRAS]   (default extras: record,sources,train,ray,owa,nav,dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-record,sources,train,ray,owa,dev}"
+extras="${1:-record,sources,train,ray,owa,nav,dev}"
 
 # System packages for the X11 recorder tests (virtual screen + input injection). Skipped when present.
 need=()
@@ -11,6 +11,9 @@ command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xdotool >/dev/null || need+=(xdotool)
 command -v xset >/dev/null || need+=(x11-xserver-utils)   # key-repeat settings in recording metadata
 ldconfig -p | grep -q libtk8.6 || need+=(libtk8.6)      # the Tk test app of the recorder tests
+# MiniWorld renders headless through EGL (Mesa's software renderer on a machine without a GPU) and GLU
+ldconfig -p | grep -q libEGL_mesa || need+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+ldconfig -p | grep -q libGLU.so.1 || need+=(libglu1-mesa)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
