@@ -1,7 +1,8 @@
 """``d2e transfer nav VERB``: navigation demos, fine-tuning and evaluation.
 
 Each verb is a thin layer over a function a user can call from Python: ``generate-demos`` over
-``transfer.demos.nav_generate.generate_demos``, ``eval`` over ``transfer.nav_eval.evaluate_nav``.
+``transfer.demos.nav_generate.generate_demos``, ``finetune`` over ``transfer.finetune.finetune``, ``eval`` over
+``transfer.nav_eval.evaluate_nav``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from .cli_finetune import add_finetune_verb
 
 TASK_HELP = "MiniWorld task: goal-object (an object named in the instruction among 5 distractors, multi-room " \
             "layouts), fourrooms or maze (MiniWorld's FourRooms / MazeS3 red box)"
@@ -24,7 +27,16 @@ turn_left, turn_right, forward, done) and results.json/results.md with the exper
 Only successful episodes are kept; a killed run resumes; a finished one is skipped (--force redoes it).
 Seeds must stay below 1000000 (the unseen evaluation layouts start there).
 """,
+    "finetune": """examples:
+  d2e transfer nav finetune demos/goal-object --out runs/nav-scratch                      # from scratch
+  d2e transfer nav finetune demos/goal-object --pretrained runs/vapt --out runs/nav-vapt  # from a VAPT trunk
+  d2e transfer nav finetune demos/goal-object --out runs/nav-scratch --set max_steps=4000 # any setting
+
+The policy sees the RGB frames (history 2), the GPS+compass state and the instruction, and picks one of
+turn_left, turn_right, forward, done. The same budget (--set max_steps, batch_size, lr) for every arm.
+""",
     "eval": """examples:
+  d2e transfer nav eval --model runs/nav-vapt --env goal-object --split unseen --episodes 200 --out results/nav
   d2e transfer nav eval --policy expert --env goal-object --split unseen --episodes 100 --out results/nav-expert
   d2e transfer nav eval --policy random --env fourrooms --split seen --episodes 50 --out results/nav-random --videos 4
 
@@ -53,8 +65,8 @@ def cmd_generate_demos(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .nav_eval import evaluate_nav
 
-    doc = evaluate_nav(args.env, args.split, args.episodes, args.out, policy=args.policy, workers=args.workers,
-                       videos=args.videos, image_size=args.image_size, max_steps=args.max_steps)
+    doc = evaluate_nav(args.env, args.split, args.episodes, args.out, policy=args.policy, model=args.model,
+                       workers=args.workers, videos=args.videos, image_size=args.image_size, max_steps=args.max_steps)
     if args.json:
         print(json.dumps(doc["summary"], indent=1))
     else:
@@ -66,7 +78,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="goal-object", help=TASK_HELP + " (default: goal-object)")
     p.add_argument("--episodes", type=int, required=True, help="how many episodes")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--image-size", type=int, default=64, help="square RGB observation size in pixels (default 64)")
+    p.add_argument("--image-size", type=int, default=64,
+                   help="square RGB observation size in pixels (default 64; a --model uses its own)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--max-steps", type=int, help="step limit per episode (default: the task's)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -91,7 +104,9 @@ def add_verbs(groups: argparse._SubParsersAction, name: str, help_text: str) -> 
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(ev)
     ev.add_argument("--policy", default="expert", choices=POLICIES, help="who acts (default expert)")
+    ev.add_argument("--model", help="a fine-tuned run ('d2e transfer nav finetune') acts instead of --policy")
     ev.add_argument("--split", default="unseen", choices=list(SPLITS), help="which layouts (default unseen)")
     ev.add_argument("--videos", type=int, default=0, help="record this many episodes as mp4 (default 0)")
     ev.set_defaults(func=cmd_eval)
+    add_finetune_verb(verbs, "nav", EXAMPLES["finetune"])
     return p

@@ -52,15 +52,23 @@ def nav_policy(name: str) -> PolicyFactory:
 
 
 def evaluate_nav(task: str, split: str, episodes: int, out: str | Path, *, policy: str = "expert",
-                 workers: int = 1, videos: int = 0, image_size: int = 64, max_steps: int | None = None,
-                 progress: bool = True) -> dict[str, Any]:
-    """Success rate (95 % Wilson interval) and SPL of a policy on a split; resumable in ``out``."""
+                 model: str | None = None, workers: int = 1, videos: int = 0, image_size: int = 64,
+                 max_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Success rate (95 % Wilson interval) and SPL of a policy (or a fine-tuned ``model`` run, rendered at its
+    own image size) on a split; resumable in ``out``."""
     from .envs.miniworld import MiniWorldNav
     from .evaluate import evaluate
 
+    if model is not None:
+        from .learned import learned_policy_factory, load_policy_model
+
+        policy, image_size = f"model {model}", load_policy_model(model).cfg.image_size
+        make_policy = learned_policy_factory(model)
+    else:
+        make_policy = nav_policy(policy)
     specs = nav_episodes(task, split, episodes, max_steps)
     meta = {"simulator": "miniworld", "task": task, "split": split, "policy": policy, "image_size": image_size,
             "max_steps": specs[0].max_steps, "first_seed": specs[0].seed}
-    return evaluate(functools.partial(MiniWorldNav, image_size=image_size), nav_policy(policy), specs, out,
+    return evaluate(functools.partial(MiniWorldNav, image_size=image_size), make_policy, specs, out,
                     workers=workers, videos=videos, meta=meta, progress=progress,
                     title=f"{policy} on {task} ({split} layouts)")

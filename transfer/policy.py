@@ -107,10 +107,11 @@ class TransferPolicy(nn.Module):
     def _bag(self, words: torch.Tensor) -> torch.Tensor:
         """Mean word embedding of each instruction (pads left out)."""
         mask = words.ge(0)
+        known = self.word.num_embeddings
         offsets, flat = [], []
         for row, keep in zip(words, mask):
             offsets.append(len(flat))
-            flat += row[keep].tolist() or [0]
+            flat += [i if i < known else 0 for i in row[keep].tolist()] or [0]  # 0: an unknown word
         return self.word(torch.tensor(flat, device=words.device), torch.tensor(offsets, device=words.device))
 
     def predict(self, images: torch.Tensor, state: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
