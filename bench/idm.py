@@ -2,20 +2,22 @@
 
 Everything runs through the user-facing commands, so the table is what a user reproduces by hand:
 
-1. ``d2e generate`` the development set (ALE Breakout, Pong, SpaceInvaders, MsPacman, Enduro, Seaquest;
-   ViZDoom basic, health_gathering, deathmatch): ``--recordings`` x ``--minutes`` per game for training,
-   and one fresh recording per game (other seeds) for testing.
+1. ``d2e generate`` the development set played by the intent players (ALE Breakout, Pong, SpaceInvaders,
+   MsPacman, Enduro, Seaquest; ViZDoom basic, health_gathering, deathmatch): ``--recordings`` x ``--minutes``
+   per game for training, and one fresh recording per game (other seeds) for testing.
 2. ``d2e idm train`` the tick model (VPT-style) and the event model (D2E-style, NEP-tau 100 ms) with the
-   same steps, batch and data, leaving ``--held-out`` games out of training.
-3. ``d2e idm eval`` both on the test recordings (baselines: nothing, majority, optical-flow mouse, fitted
-   on the training recordings).
-4. The NEP-tau sweep: event models with tau in ``--taus`` at ``--sweep-steps`` each, scored on the first
-   ``--sweep-seconds`` of each test recording.
+   same steps, batch and data, leaving ``--held-out`` games out of training; again with ``--extra-seeds``.
+3. ``d2e idm eval`` both on the test recordings, beside the state oracle (the ceiling: keys read from the
+   game's own state), random presses at the true rate (chance), always-held keys, majority and optical flow
+   (fitted on the training recordings). Press F1 is reported as a fraction of the oracle's and a multiple
+   of chance's, per game.
+4. Optionally the NEP-tau sweep: event models with tau in ``--taus`` at ``--sweep-steps`` each, scored on the
+   first ``--sweep-seconds`` of each test recording.
 
 Every step is skipped when its output exists (runs resume), so an interrupted benchmark continues.
 Prints per-game tables, means over seen and held-out games, train time and inference speed.
 
-    python bench/idm.py --work bench_out/idm                  # ~2 h on a 2-core CPU
+    python bench/idm.py --work bench_out/idm                  # ~2-3 h on a 2-core CPU
     python bench/idm.py --work bench_out/idm --steps 300 --sweep-steps 0 --minutes 0.5   # a quick look
 """
 
@@ -30,8 +32,8 @@ from typing import Any
 
 ALE = ["Breakout", "Pong", "SpaceInvaders", "MsPacman", "Enduro", "Seaquest"]
 DOOM = ["basic", "health_gathering", "deathmatch"]
-COLUMNS = ["press_f1", "per_key_f1", "keyboard_accuracy", "pearson_x", "pearson_y", "vpt_key_accuracy",
-           "tick_exact_accuracy"]
+COLUMNS = ["press_f1", "of_oracle", "x_chance", "per_key_f1", "keyboard_accuracy", "pearson_x", "pearson_y"]
+BASELINES = ["oracle", "random_at_rate", "always_held", "optical_flow"]  # ceiling, chance, trivial, flow
 
 
 def d2e(*args: str) -> None:
@@ -87,11 +89,45 @@ def table(results: dict[str, dict], columns: list[str]) -> str:
     for label, result in results.items():
         for group, games in groups.items():
             for method, by_game in result["per_game"].items():
-                if method != "idm" and label != "tick IDM (VPT-style)":
+                if method != "idm" and (label != "tick IDM (VPT-style)" or method not in BASELINES):
                     continue  # baselines once, with the first model
                 name = label if method == "idm" else method
                 cells = [_f(_mean([by_game.get(g, {}).get(c) for g in games])) for c in columns]
                 lines.append(f"| {name} | {group} ({len(games)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_game(results: dict[str, dict]) -> str:
+    """Per game: each model's press F1 against the oracle (ceiling) and random presses at the true rate (chance),
+    and its per-key F1 against holding every key (the trivial per-key baseline)."""
+    first = next(iter(results.values()))
+    lines = ["| game | seen | model | press F1 | oracle | chance | of oracle | x chance | per-key F1 | always held |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for game, facts in first["games"].items():
+        base = first["per_game"]
+        for label, result in results.items():
+            s = result["per_game"]["idm"].get(game, {})
+            lines.append(f"| {game} | {'yes' if facts['seen'] else 'no'} | {label} | {_f(s.get('press_f1'))} | "
+                         f"{_f(base.get('oracle', {}).get(game, {}).get('press_f1'))} | "
+                         f"{_f(base.get('random_at_rate', {}).get(game, {}).get('press_f1'))} | "
+                         f"{_f(s.get('of_oracle'))} | {_f(s.get('x_chance'))} | {_f(s.get('per_key_f1'))} | "
+                         f"{_f(base.get('always_held', {}).get(game, {}).get('per_key_f1'))} |")
+    return "\n".join(lines)
+
+
+def spread_table(spread: dict[str, list[dict]]) -> str:
+    """Min-max over seeds of each model's group means (seen / held out) for the headline metrics."""
+    metrics = ["press_f1", "of_oracle", "x_chance", "per_key_f1", "pearson_x"]
+    lines = ["| model | games | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    for label, results in spread.items():
+        for group, seen in (("seen", True), ("held out", False)):
+            cells = []
+            for m in metrics:
+                vals = [_mean([r["per_game"]["idm"].get(g, {}).get(m) for g, f in r["games"].items()
+                               if f["seen"] == seen]) for r in results]
+                vals = [v for v in vals if v is not None]
+                cells.append(f"{min(vals):.3f}-{max(vals):.3f}" if vals else "-")
+            lines.append(f"| {label} | {group} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -102,7 +138,10 @@ def main() -> None:
     p.add_argument("--recordings", type=int, default=2, help="training recordings per game")
     p.add_argument("--test-minutes", type=float, default=1.0, help="length of the one test recording per game")
     p.add_argument("--steps", type=int, default=1500, help="training steps of the main tick and event models")
-    p.add_argument("--sweep-steps", type=int, default=300, help="steps per NEP-tau sweep model (0: no sweep)")
+    p.add_argument("--sweep-steps", type=int, default=0,
+                   help="steps per NEP-tau sweep model (default 0: no sweep; docs/idm-ablations.md has the last one)")
+    p.add_argument("--extra-seeds", type=int, nargs="*", default=[1],
+                   help="train each model again with these seeds to show the run-to-run spread (default: 1)")
     p.add_argument("--taus", type=int, nargs="+", default=[0, 50, 100, 150], help="NEP-tau values (ms) to sweep")
     p.add_argument("--sweep-seconds", type=float, default=30,
                    help="score sweep models on the first N seconds of each test recording (0: all): models that "
@@ -119,6 +158,12 @@ def main() -> None:
                "event IDM (D2E-style)": train(data, runs / "events", args.steps, args.held_out, "tau_ms=100")}
     results = {"tick IDM (VPT-style)": evaluate(runs / "ticks", test, baselines=True),
                "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=False)}
+    spread: dict[str, list[dict]] = {label: [result] for label, result in results.items()}
+    for seed in args.extra_seeds:
+        for label, kind in (("tick IDM (VPT-style)", "ticks"), ("event IDM (D2E-style)", "events")):
+            run = runs / f"{kind}-seed{seed}"
+            train(data, run, args.steps, args.held_out, f"seed={seed}", kind=kind)
+            spread[label].append(evaluate(run, test, baselines=False))
     sweep: dict[str, dict] = {}
     sweep_trained: dict[str, dict] = {}
     for tau in args.taus if args.sweep_steps else []:
@@ -128,6 +173,10 @@ def main() -> None:
 
     print(f"\n## IDM benchmark: {args.steps} steps, held out: {', '.join(args.held_out)}\n")
     print(table(results, COLUMNS))
+    print("\n" + per_game(results))
+    if args.extra_seeds:
+        print(f"\n### Seeds 0, {', '.join(map(str, args.extra_seeds))}: the spread of the means (min-max)\n")
+        print(spread_table(spread))
     print("\n| model | parameters | train steps | train s | s/step | inference frames/s | real-time factor |")
     print("|---|---|---|---|---|---|---|")
     for label, summary in {**trained, **sweep_trained}.items():

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-vpt": ("d2e.export_vpt", "a recording in OpenAI VPT's layout: mp4 at 20 fps + one JSON action per tick"),
     "idm": ("idm.cli", "inverse dynamics models: train, eval, label (d2e idm train|eval|label)"),
     "label": ("idm.cli", "pseudo-label gameplay videos with an IDM (= d2e idm label): resumable, sharded, Ray"),
+    "report": ("d2e.report", "an HTML report (plots, tables, rollouts) of a 'd2e demo' run folder"),
     "pretrain": ("pretrain.cli", "VAPT: pretrain a vision-action policy on recordings and pseudo-labeled videos"),
     "transfer": ("transfer.cli", "fine-tune and evaluate a policy on LIBERO manipulation and navigation"),
 }

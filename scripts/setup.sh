@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv with everything d2e and its tests need; safe to run again (it only adds what is missing).
-# Usage: bash scripts/setup.sh [EXTRAS]   (default extras: record,sources,train,ray,owa,nav,dev)
+# Usage: bash scripts/setup.sh [EXTRAS]   (default extras: record,sources,train,ray,owa,nav,libero,dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-record,sources,train,ray,owa,nav,dev}"
+extras="${1:-record,sources,train,ray,owa,nav,libero,dev}"
 
 # System packages for the X11 recorder tests (virtual screen + input injection). Skipped when present.
 need=()
