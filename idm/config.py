@@ -38,9 +38,11 @@ class IDMConfig(EncoderConfig):
             data (keys are held a third of the time, onsets a few percent: unweighted, neither crosses 0.5).
         edge_ticks: The last ticks of each window are left out of the per-tick losses: their evidence lies in
             frames after the window.
-        keys_from_ticks: The event IDM writes key events where its calibrated onset head finds presses (the
-            decoder stamps and orders them); otherwise it decides key events token by token, which greedy
-            decoding never did (teacher-forced, P(keyboard) 0.25-0.29 where a key came vs 0.19-0.21 elsewhere).
+        events_from_ticks: The event IDM writes the events its calibrated per-tick heads find (key presses at
+            onset peaks, button changes, the value head's mouse motion) and its decoder stamps and orders them;
+            otherwise it decides events token by token, which greedy decoding never did for keys (teacher-forced,
+            P(keyboard) 0.25-0.29 where a key came vs 0.19-0.21 elsewhere) and which babbles mouse events in games
+            without a mouse.
         decoder_layers: Transformer layers of the autoregressive event decoder.
         max_tokens: Longest event-token sequence per window; longer ones are cut (training warns and logs
             ``cut_windows``).
@@ -61,7 +63,7 @@ class IDMConfig(EncoderConfig):
     onset_head: bool = True
     key_pos_weight: bool = True
     edge_ticks: int = 2
-    keys_from_ticks: bool = True
+    events_from_ticks: bool = True
     decoder_layers: int = 2
     max_tokens: int = 768
     mouse_bins: int = 11
@@ -72,9 +74,9 @@ class IDMConfig(EncoderConfig):
         super().__post_init__()
         if self.kind not in ("events", "ticks"):
             raise D2EError(f"kind must be 'events' or 'ticks', got {self.kind!r}")
-        if self.kind == "events" and self.keys_from_ticks and (self.tick_aux_weight <= 0 or not self.onset_head):
-            raise D2EError("keys_from_ticks reads the onset head of the tick heads, which needs onset_head=true and "
-                           "tick_aux_weight > 0", fix="set keys_from_ticks=false to let the decoder write key events")
+        if self.kind == "events" and self.events_from_ticks and (self.tick_aux_weight <= 0 or not self.onset_head):
+            raise D2EError("events_from_ticks reads the onset head of the tick heads, which needs onset_head=true and "
+                           "tick_aux_weight > 0", fix="set events_from_ticks=false to let the decoder write events")
         if self.tick_context and self.tick_aux_weight <= 0:
             raise D2EError("tick_context reads the tick heads, which train only with tick_aux_weight > 0")
         if self.kind == "events" and self.mouse_value_head and self.tick_aux_weight <= 0:
@@ -95,7 +97,7 @@ SAVED_BEFORE_FIELD_EXISTED: dict[str, Any] = {"motion_cue_radius": 0, "motion_cu
                                                "tick_context": False, "event_type_weight": 1.0,
                                                "mouse_value_head": False, "mouse_value_features": True,
                                                "motion_frames": 1, "onset_head": False, "key_pos_weight": False,
-                                               "edge_ticks": 0, "keys_from_ticks": False, "balance_games": False,
+                                               "edge_ticks": 0, "events_from_ticks": False, "balance_games": False,
                                                "calib_fraction": 0.0}
 
 PRESETS: dict[str, dict[str, Any]] = {

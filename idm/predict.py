@@ -94,18 +94,25 @@ def tick_probabilities(model: torch.nn.Module, frames: np.ndarray, *, device: to
                                   MOUSE: np.zeros((n, 2), np.float32)}
     if heads.onset is not None:
         out[PRESSES] = np.zeros((n, heads.onset.out_features), np.float32)
-    centers = mu_law_value(torch.arange(cfg.mouse_bins), cfg.mouse_bins, cfg.mouse_max).to(device)
     for chunk, batch in _batches(frames, data.frames, batch_size):
         with _autocast(device):
-            heads_out = tick_outputs(model, batch.to(device))
-        probs = {name: torch.sigmoid(heads_out[name].float()).cpu().numpy() for name in (KEYS, BUTTONS, PRESSES)
-                 if name in out}
-        probs[MOUSE] = (heads_out[MOUSE_VALUE].float() if MOUSE_VALUE in heads_out
-                        else centers[heads_out[MOUSE].float().argmax(-1)]).cpu().numpy()
+            probs = head_probabilities(tick_outputs(model, batch.to(device)), cfg)
         for row, (s, kf, kt, _e) in enumerate(chunk):
             for name, value in probs.items():
                 out[name][kf:kt] = value[row, kf - s:kt - s]
     return out
+
+
+def head_probabilities(out: dict[str, torch.Tensor], cfg: IDMConfig) -> dict[str, np.ndarray]:
+    """(B, T, ...) arrays from the per-tick heads: key, onset and button probabilities, and the mouse motion
+    (the value head's when there is one, else the likeliest bin's centre)."""
+    probs = {name: torch.sigmoid(out[name].float()).cpu().numpy() for name in (KEYS, BUTTONS, PRESSES) if name in out}
+    if MOUSE_VALUE in out:
+        probs[MOUSE] = out[MOUSE_VALUE].float().cpu().numpy()
+    else:
+        centers = mu_law_value(torch.arange(cfg.mouse_bins), cfg.mouse_bins, cfg.mouse_max).to(out[MOUSE].device)
+        probs[MOUSE] = centers[out[MOUSE].float().argmax(-1)].cpu().numpy()
+    return probs
 
 
 def onset_peaks(p: np.ndarray, threshold: float, gap: int = 2) -> list[int]:
@@ -199,16 +206,16 @@ def _shown_after(values: np.ndarray | None, row: int, lag: int) -> list[tuple[fl
 MAX_EVENTS_PER_FRAME = 8  # input events the decoder may write after one frame: a weak model must not flood
 
 
-def _keys_by_frame(keys: list[tuple[Any, float]], win_times: list[int], tau: int) -> list[list[tuple[int, bool]]]:
-    """Key events grouped by the frame they are written after (NEP-tau), in order; those that fall outside
-    the window's frames are dropped (the overlapping windows keep only their middles anyway)."""
-    grouped: list[list[tuple[int, bool]]] = [[] for _ in win_times]
+def _by_frame(events: list[tuple[Any, float]], win_times: list[int], tau: int) -> list[list[Any]]:
+    """Events grouped by the frame they are written after (NEP-tau), in order; those that fall outside the
+    window's frames are dropped (the overlapping windows keep only their middles anyway)."""
+    grouped: list[list[Any]] = [[] for _ in win_times]
     ends = [*win_times[1:], win_times[-1] + TICK_NS]
-    for event, _c in keys:
+    for event, _c in events:
         shifted = event.t_ns + tau
         for k, (lo, hi) in enumerate(zip(win_times, ends)):
             if lo <= shifted < hi:
-                grouped[k].append((event.vk, event.action == "press"))
+                grouped[k].append(event)
                 break
     return grouped
 
@@ -221,9 +228,10 @@ def predict_events(model: EventIDM, vocab: Vocabulary, frames: np.ndarray, times
     """Events over a whole segment (frames on the 20 Hz grid at ``times``), with confidences: the windows of
     a batch are encoded together and decoded in lock step with a KV cache, under the token grammar.
 
-    With ``keys_from_ticks`` the key events are the calibrated onset head's presses (``key_events``), written
-    into the token stream by the grammar and stamped by the decoder; their confidence is the head's. Other
-    events' confidence is the geometric mean of the probabilities of the tokens the model chose for them."""
+    With ``events_from_ticks`` the events are what the calibrated per-tick heads find (``decode_ticks``: presses
+    at onset peaks, button changes, the value head's motion), written into the token stream by the grammar and
+    stamped by the decoder; their confidence is the heads'. Otherwise an event's confidence is the geometric
+    mean of the probabilities of the tokens the model chose for it."""
     model.eval().to(device)
     data, cfg = model.data, model.cfg
     tau = tau_ns(data.tau_ms)
@@ -234,17 +242,18 @@ def predict_events(model: EventIDM, vocab: Vocabulary, frames: np.ndarray, times
             memory, shift = model.encoder.encode(batch.to(device))
             heads = model.tick_outputs(memory, shift) if model.ticks is not None else {}
         values = heads[MOUSE_VALUE].float().cpu().numpy() if MOUSE_VALUE in heads else None
+        probs = head_probabilities(heads, cfg) if cfg.events_from_ticks else {}
         grammars, spans_times, given = [], [], []
         for row, (s, _kf, _kt, e) in enumerate(chunk):
             win_times = [int(t) for t in times[s:e]]
             while len(win_times) < data.frames:  # padded tail: frames continue on the grid
                 win_times.append(win_times[-1] + TICK_NS)
-            keys = None
-            if cfg.keys_from_ticks:
-                held, onset = (torch.sigmoid(heads[name][row].float()).cpu().numpy() for name in (KEYS, PRESSES))
-                given.append(key_events(held, onset, thresholds or {}, win_times, data.keys))
-                keys = _keys_by_frame(given[-1], win_times, tau)
-            grammars.append(Grammar(vocab, win_times, tau, data.keys, _shown_after(values, row, lag), keys=keys,
+            events = None
+            if cfg.events_from_ticks:
+                given.append(decode_ticks({k: v[row] for k, v in probs.items()}, win_times, data.keys,
+                                          thresholds or {}))
+                events = _by_frame(given[-1], win_times, tau)
+            grammars.append(Grammar(vocab, win_times, tau, data.keys, _shown_after(values, row, lag), given=events,
                                     max_events=max_events))
             spans_times.append(win_times)
         with _autocast(device):
@@ -252,9 +261,9 @@ def predict_events(model: EventIDM, vocab: Vocabulary, frames: np.ndarray, times
                                            generator=generator)
         for row, ((ids, probs), win_times, (_s, kf, kt, _e)) in enumerate(zip(decoded, spans_times, chunk)):
             events = list(zip(decode_tokens(ids, win_times[0], tau, vocab), _confidences(ids, probs, vocab, 1)))
-            if cfg.keys_from_ticks:  # the given key events come back in order: their confidence is the head's
+            if cfg.events_from_ticks:  # the given events come back in order: their confidence is the heads'
                 confidence = iter(c for e, c in given[row] if win_times[0] <= e.t_ns + tau < win_times[-1] + TICK_NS)
-                events = [(e, next(confidence)) if isinstance(e, KeyboardEvent) else (e, c) for e, c in events]
+                events = [(e, next(confidence)) for e, _c in events]
             # keep what this window saw with the most context (its middle), as the tick model does
             lo = int(times[kf])
             hi = int(times[kt]) if kt < len(times) else int(times[-1]) + TICK_NS

@@ -5,14 +5,17 @@ events that happened before the next frame, until it decides to move on. Only we
 allowed (the slots of ``codec.BODY``), timestamps between the current and the next frame (after NEP-tau),
 key codes the model was trained on and deltas within +-1999, and at most ``max_events`` input events after a
 frame (a weak model must not flood its output). With ``mouse_values`` the first mouse event after each frame
-carries a given motion (a regression head's) and later ones of that frame carry none. With ``keys`` the key
-events after each frame are given (e.g. from calibrated press detectors): the decoder stamps them within the
-frame and writes the mouse events around them, but writes no key events of its own.
+carries a given motion (a regression head's) and later ones of that frame carry none. With ``given`` the input
+events after each frame are given (e.g. by calibrated per-tick detectors): the decoder stamps them within the
+frame, in order, and writes no events of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from capture.schema import KeyboardEvent
 
 from ..grid import TICK_NS
 from .codec import BODY, SCROLL_BODY, TIME_CYCLE, TIME_DIGITS, TIME_RES_NS, id_tables, time_tokens
@@ -40,10 +43,11 @@ class Grammar:
 
     def __init__(self, vocab: Vocabulary, frame_times: Sequence[int], tau_ns: int, vks: Sequence[int],
                  mouse_values: Sequence[tuple[float, float] | None] | None = None,
-                 keys: Sequence[Sequence[tuple[int, bool]]] | None = None, max_events: int | None = None):
+                 given: Sequence[Sequence[Any]] | None = None, max_events: int | None = None):
         """``mouse_values[k]``: the (dx, dy) the first mouse event written after frame k must carry (already
         shifted by NEP-tau); later mouse events of that frame carry no motion. None (or a None entry): the model
-        chooses the digits. ``keys[k]``: the (vk, pressed) key events written after frame k, in order."""
+        chooses the digits. ``given[k]``: the events (``KeyboardEvent``/``RawMouseEvent``) written after frame k,
+        in order; their times are the decoder's to stamp within the frame."""
         self.v = vocab
         self.tables = id_tables(vocab)
         self.mouse_values = mouse_values
@@ -56,7 +60,7 @@ class Grammar:
         self.body = {vocab.id(kind): [vocab.ids(t for t in slot if kind != KEYBOARD or i or t in allowed_vks)
                                       for i, slot in enumerate(slots)] for kind, slots in BODY.items()}
         self.scroll = [vocab.ids(slot) for slot in SCROLL_BODY]
-        self.keys = keys
+        self.given = given
         self.max_events = max_events
         self.vk_id = {vk: vocab.id(VKS[vk]) for vk in range(256)}
         self.action_id = {True: vocab.id(PRESS), False: vocab.id(RELEASE)}
@@ -77,7 +81,7 @@ class Grammar:
         except ValueError:
             start = -1
         frame_tokens = self._frame_tokens(tokens)
-        pending = self._pending_keys(frame_tokens)
+        pending = self._pending(frame_tokens)
         if start < 0 or ids[END] in tokens[start:] or tokens[-1] == ids[END]:
             if tokens and tokens[-1] == ids[EOS]:
                 return None
@@ -88,10 +92,9 @@ class Grammar:
         body = tokens[start + 1:]
         if not body:
             if pending:
-                return [ids[KEYBOARD]]
+                return [ids[KEYBOARD] if isinstance(pending[0], KeyboardEvent) else ids[MOUSE]]
             full = self.max_events is not None and frame_tokens.count(ids[END]) >= self.max_events + 1
-            kinds = [] if not self.frames_done or full else [ids[MOUSE]] if self.keys is not None else \
-                [ids[KEYBOARD], ids[MOUSE]]
+            kinds = [] if not self.frames_done or full or self.given is not None else [ids[KEYBOARD], ids[MOUSE]]
             return kinds + ([ids[SCREEN]] if self.frames_done < len(self.frame_times) else [])
         kind = body[0]
         pos = len(body) - 1  # tokens after the type
@@ -108,9 +111,9 @@ class Grammar:
             return [self.digit[d] for d in allowed]
         rest = pos - TIME_DIGITS
         slots = self.body[kind]
-        if kind == ids[KEYBOARD] and self.keys is not None:  # a given key event: only its stamp was the model's
-            vk, pressed = self.keys[self.frames_done - 1][frame_tokens.count(ids[KEYBOARD]) - 1]
-            return [[self.vk_id[vk]], [self.action_id[pressed]], [ids[END]]][rest] if rest < 3 else None
+        if self.given is not None:  # a given event: only its stamp was the model's
+            body_ids = self._body(self.given[self.frames_done - 1][self._started(frame_tokens) - 1])
+            return [body_ids[rest]] if rest < len(body_ids) else None
         if kind == ids[MOUSE] and rest < 10 and self.mouse_values is not None:
             forced = self._forced_motion(tokens)
             if forced is not None:
@@ -131,11 +134,22 @@ class Grammar:
         except ValueError:
             return tokens
 
-    def _pending_keys(self, frame_tokens: list[int]) -> list[tuple[int, bool]]:
-        """Given key events of the current frame not yet started."""
-        if self.keys is None or not self.frames_done or self.frames_done - 1 >= len(self.keys):
+    def _started(self, frame_tokens: list[int]) -> int:
+        """Input events of the current frame begun so far (the given ones, in order)."""
+        return frame_tokens.count(self.ids[KEYBOARD]) + frame_tokens.count(self.ids[MOUSE])
+
+    def _pending(self, frame_tokens: list[int]) -> list[Any]:
+        """Given events of the current frame not yet begun."""
+        if self.given is None or not self.frames_done or self.frames_done - 1 >= len(self.given):
             return []
-        return list(self.keys[self.frames_done - 1][frame_tokens.count(self.ids[KEYBOARD]):])
+        return list(self.given[self.frames_done - 1][self._started(frame_tokens):])
+
+    def _body(self, event: Any) -> list[int]:
+        """The ids after the timestamp of a given event, its ``<EVENT_END>`` included."""
+        if isinstance(event, KeyboardEvent):
+            return [self.vk_id[event.vk & 0xFF], self.action_id[event.action == "press"], self.ids[END]]
+        flags = self.tables.hex3[max(0, min(0xFFF, event.button_flags))]
+        return [*self.tables.signed(event.dx), *self.tables.signed(event.dy), *flags, self.ids[END]]
 
     def _forced_motion(self, tokens: list[int]) -> list[int] | None:
         """The 10 sign/digit ids of the mouse event in progress, if its motion comes from the value head."""

@@ -126,10 +126,10 @@ def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
     _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
     assert "mouse_loss" not in metrics
     assert not any(name.startswith("ticks.") for name in _events(tick_aux_weight=0.0, mouse_value_head=False,
-                                                                 keys_from_ticks=False).state_dict())
+                                                                 events_from_ticks=False).state_dict())
     with pytest.raises(D2EError, match="mouse_value_head=false"):
-        _cfg(tick_aux_weight=0.0, keys_from_ticks=False)
-    with pytest.raises(D2EError, match="keys_from_ticks=false"):
+        _cfg(tick_aux_weight=0.0, events_from_ticks=False)
+    with pytest.raises(D2EError, match="events_from_ticks=false"):
         _cfg(tick_aux_weight=0.0, mouse_value_head=False)
 
 
