@@ -157,13 +157,13 @@ def main() -> None:
     trained = {"tick IDM (VPT-style)": train(data, runs / "ticks", args.steps, args.held_out, kind="ticks"),
                "event IDM (D2E-style)": train(data, runs / "events", args.steps, args.held_out, "tau_ms=100")}
     results = {"tick IDM (VPT-style)": evaluate(runs / "ticks", test, baselines=True),
-               "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=False)}
+               "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=True)}
     spread: dict[str, list[dict]] = {label: [result] for label, result in results.items()}
     for seed in args.extra_seeds:
         for label, kind in (("tick IDM (VPT-style)", "ticks"), ("event IDM (D2E-style)", "events")):
             run = runs / f"{kind}-seed{seed}"
             train(data, run, args.steps, args.held_out, f"seed={seed}", kind=kind)
-            spread[label].append(evaluate(run, test, baselines=False))
+            spread[label].append(evaluate(run, test, baselines=True))
     sweep: dict[str, dict] = {}
     sweep_trained: dict[str, dict] = {}
     for tau in args.taus if args.sweep_steps else []:
