@@ -1,4 +1,4 @@
-"""``d2e transfer libero VERB``: LIBERO demos and evaluation.
+"""``d2e transfer libero VERB``: LIBERO demos, fine-tuning and evaluation.
 
 Each verb is a thin layer over a function a user can call from Python: ``generate-demos`` over
 ``transfer.demos.libero_generate.generate_demos``, ``eval`` over ``transfer.libero_eval.evaluate_libero``.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from .cli_finetune import add_finetune_verb
 
 EXAMPLES = {
     "generate-demos": """examples:
@@ -24,7 +26,17 @@ Every demo starts from a freshly sampled placement (never a benchmark init state
 episodes the simulator's check_success() accepts are kept. A killed run resumes; a finished task is skipped
 (--force redoes the suite). Rendering dominates the cost (~7 steps/s with two 128 px cameras on a CPU).
 """,
+    "finetune": """examples:
+  d2e transfer libero finetune demos/libero_object --out runs/object-scratch                  # from scratch
+  d2e transfer libero finetune demos/libero_object --pretrained runs/vapt --out runs/object-vapt
+  d2e transfer libero finetune official/libero_object/ --out runs/object-official            # LIBERO's own HDF5
+  d2e transfer libero finetune demos/libero_object --out runs/object-scratch --set max_steps=6000 --set chunk=8
+
+The policy sees both cameras (history 2), the proprio state and the instruction, and predicts a chunk of
+7-D actions (L1, OpenVLA-OFT's recipe). The same budget (--set max_steps, batch_size, lr) for every arm.
+""",
     "eval": """examples:
+  d2e transfer libero eval --model runs/object-vapt --suite libero_object --init-states 10 --out results/vapt
   d2e transfer libero eval --policy expert --suite libero_object --init-states 10 --out results/object-expert
   d2e transfer libero eval --policy random --suite libero_spatial --tasks 0 1 --init-states 5 --out results/rand
   d2e transfer libero eval --policy replay --suite libero_object --workers 2 --videos 4 --out results/replay
@@ -70,9 +82,9 @@ def cmd_generate_demos(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .libero_eval import evaluate_libero
 
-    doc = evaluate_libero(args.suite, args.out, policy=args.policy, tasks=args.tasks, init_states=args.init_states,
-                          workers=args.workers, videos=args.videos, image_size=args.image_size, cameras=args.cameras,
-                          seed=args.seed)
+    doc = evaluate_libero(args.suite, args.out, policy=args.policy, model=args.model, tasks=args.tasks,
+                          init_states=args.init_states, workers=args.workers, videos=args.videos,
+                          image_size=args.image_size, cameras=args.cameras, seed=args.seed)
     if args.json:
         print(json.dumps(doc["summary"], indent=1))
     else:
@@ -114,7 +126,10 @@ def add_verbs(groups: argparse._SubParsersAction, name: str, help_text: str) -> 
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(ev)
     ev.add_argument("--policy", default="expert", choices=POLICIES, help="who acts (default expert)")
+    ev.add_argument("--model", help="a fine-tuned run ('d2e transfer libero finetune') acts instead of --policy "
+                                    "(rendered at its own image size and cameras)")
     ev.add_argument("--init-states", type=int, metavar="K", help="first K fixed init states per task (default all 50)")
     ev.add_argument("--videos", type=int, default=0, help="record this many episodes as mp4 (default 0)")
     ev.set_defaults(func=cmd_eval)
+    add_finetune_verb(verbs, "libero", EXAMPLES["finetune"])
     return p

@@ -66,15 +66,24 @@ def libero_episodes(suite: str, tasks: Sequence[int] | None = None, init_states:
     return [spec for task in select_tasks(suite, tasks) for spec in init_state_episodes(task, init_states, seed)]
 
 
-def evaluate_libero(suite: str, out: str | Path, *, policy: str = "expert", tasks: Sequence[int] | None = None,
-                    init_states: int | None = None, workers: int = 1, videos: int = 0, image_size: int = 128,
-                    cameras: Sequence[str] = ("agentview", "wrist"), seed: int = 0, progress: bool = True
-                    ) -> dict[str, Any]:
-    """Success rate per task and for the suite (95 % Wilson intervals) of a policy; resumable in ``out``."""
-    from .envs.libero import make_env
+def evaluate_libero(suite: str, out: str | Path, *, policy: str = "expert", model: str | None = None,
+                    tasks: Sequence[int] | None = None, init_states: int | None = None, workers: int = 1,
+                    videos: int = 0, image_size: int = 128, cameras: Sequence[str] = ("agentview", "wrist"),
+                    seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Success rate per task and for the suite (95 % Wilson intervals) of a policy (or a fine-tuned ``model``
+    run, rendered at its own image size with its own cameras); resumable in ``out``."""
+    from .envs.libero import CAMERAS, make_env
     from .evaluate import evaluate
 
-    make_policy = libero_policy(policy)
+    if model is not None:
+        from .learned import learned_policy_factory, load_policy_model
+
+        cfg = load_policy_model(model).cfg
+        keys = {key: name for name, (_cam, key) in CAMERAS.items()}
+        policy, image_size, cameras = f"model {model}", cfg.image_size, [keys[c] for c in cfg.cameras]
+        make_policy = learned_policy_factory(model)
+    else:
+        make_policy = libero_policy(policy)
     specs = libero_episodes(suite, tasks, init_states, seed)
     meta = {"simulator": "libero", "suite": suite, "policy": policy, "image_size": image_size,
             "cameras": list(cameras), "init_states": init_states, "seed": seed,
