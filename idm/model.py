@@ -23,7 +23,7 @@ from core.data.dataset import FRAMES, KEYS, TOKENS
 from core.grid import tau_ticks
 from core.nn.decoder import Decoder
 from core.nn.encoder import WindowEncoder
-from core.nn.heads import MOUSE_VALUE, VALID, TickHeads
+from core.nn.heads import VALID, TickHeads
 from core.tokens import Vocabulary
 from core.tokens.vocab import SCREEN, START
 
@@ -169,12 +169,6 @@ class EventIDM(nn.Module):
     def tick_outputs(self, memory: torch.Tensor, shift: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The tick heads over the encoded window and the cue's image shift (``encoder.encode``)."""
         return self.ticks.predict(self.encoder.per_frame(memory), shift)
-
-    def mouse_values(self, memory: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor | None:
-        """(B, T, 2) regressed mouse dx/dy of each frame's tick (counts), or None without the value head."""
-        if self.ticks is None or self.ticks.value_gain is None:
-            return None
-        return self.tick_outputs(memory, shift)[MOUSE_VALUE]
 
     # -- incremental decoding ------------------------------------------------------------------------
     def start_cache(self, memory: torch.Tensor) -> dict[str, Any]:

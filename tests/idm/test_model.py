@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from capture.errors import D2EError  # noqa: E402
 from core.data.dataset import FRAMES, TOKENS  # noqa: E402
-from core.nn.heads import BUTTONS, KEYS, MOUSE, mu_law_bin, mu_law_value  # noqa: E402
+from core.nn.heads import BUTTONS, KEYS, MOUSE, MOUSE_VALUE, mu_law_bin, mu_law_value  # noqa: E402
 from core.nn.motion import MotionCue  # noqa: E402
 from core.run import RunFolder  # noqa: E402
 from core.tokens import Vocabulary  # noqa: E402
@@ -143,7 +143,7 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     with torch.no_grad():
         model.ticks.value_gain.bias.fill_(0.2)
     memory, shift = model.encoder.encode(frames)
-    values = model.mouse_values(memory, shift)
+    values = model.tick_outputs(memory, shift)[MOUSE_VALUE]
     h = model.encoder.per_frame(memory)
     float_frames = frames.permute(0, 1, 4, 2, 3).float() / 255  # the layout the cue takes
     torch.testing.assert_close(shift, model.encoder.cue.peak(model.encoder.cue.correlation(float_frames)))
@@ -155,7 +155,7 @@ def test_the_mouse_value_head_regresses_counts_from_features_and_the_image_shift
     assert metrics["mouse_value_loss"] == pytest.approx(float(expected), rel=1e-5)
     loss.backward()
     assert model.ticks.value.weight.grad.abs().sum() > 0 and model.ticks.value_gain.weight.grad.abs().sum() > 0
-    assert _events(mouse_value_head=False).mouse_values(memory, shift) is None
+    assert MOUSE_VALUE not in _events(mouse_value_head=False).tick_outputs(memory, shift)
 
 
 def test_the_mouse_value_head_can_read_the_image_shift_alone() -> None:
@@ -166,7 +166,7 @@ def test_the_mouse_value_head_can_read_the_image_shift_alone() -> None:
     with torch.no_grad():
         model.ticks.value_gain.bias.fill_(0.2)
         memory, shift = model.encoder.encode(frames)
-        values = model.mouse_values(memory, shift)
+        values = model.tick_outputs(memory, shift)[MOUSE_VALUE]
     torch.testing.assert_close(values, model.ticks.GAIN_STEP * 0.2 * shift * model.ticks.VALUE_UNIT)
     with pytest.raises(D2EError, match="motion_cue_peak"):
         _cfg(mouse_value_features=False, motion_cue_peak=False)
