@@ -10,7 +10,6 @@ threshold to maximise the per-key F1 of the decoded key state, and each button's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -59,8 +58,9 @@ def _decode_one(seg: dict[str, Any], k: int, vk: int, held: float, onset: float)
                                        seg["times"], [vk])]
 
 
-def _press_counts(segments: list[dict[str, Any]], k: int, vk: int, held: float, onset: float) -> tuple[int, int, int]:
-    tp = fp = fn = 0
+def _counts(segments: list[dict[str, Any]], k: int, vk: int, held: float, onset: float) -> tuple[tuple, tuple]:
+    """Key ``k``'s (tp, fp, fn) of presses (+-50 ms) and of key-down ticks over ``segments`` at the thresholds."""
+    press, state = np.zeros(3, int), np.zeros(3, int)
     for seg in segments:
         times = seg["times"]
         pred = _decode_one(seg, k, vk, held, onset)
@@ -70,22 +70,12 @@ def _press_counts(segments: list[dict[str, Any]], k: int, vk: int, held: float, 
         n_true = int(scores["true_presses"] or 0)
         n_pred = sum(1 for e in pred if e.action == "press" and window.start_ns <= e.t_ns < window.end_ns)
         hit = round((scores["press_recall"] or 0) * n_true)
-        tp, fp, fn = tp + hit, fp + n_pred - hit, fn + n_true - hit
-    return tp, fp, fn
-
-
-def _state_counts(segments: list[dict[str, Any]], k: int, vk: int, onset: float, held: float) -> tuple[int, int, int]:
-    tp = fp = fn = 0
-    for seg in segments:
-        times = seg["times"]
-        pred = _decode_one(seg, k, vk, held, onset)
-        window = Window(times[0], times[-1] + 50_000_000)
-        truth_state = key_state_ticks([e for e in key_events(seg["truth"]) if e[1] == str(vk)], window, [str(vk)])
+        press += (hit, n_pred - hit, n_true - hit)
+        truth_state = key_state_ticks(truth, window, [str(vk)])
         pred_state = key_state_ticks(key_events(pred), window, [str(vk)])
-        tp += int((truth_state & pred_state).sum())
-        fp += int((~truth_state & pred_state).sum())
-        fn += int((truth_state & ~pred_state).sum())
-    return tp, fp, fn
+        state += (int((truth_state & pred_state).sum()), int((~truth_state & pred_state).sum()),
+                  int((truth_state & ~pred_state).sum()))
+    return tuple(press), tuple(state)
 
 
 def choose_thresholds(segments: list[dict[str, Any]], vks: Sequence[int]) -> dict[str, Any]:
@@ -98,27 +88,42 @@ def choose_thresholds(segments: list[dict[str, Any]], vks: Sequence[int]) -> dic
     scores: dict[str, list[float]] = {"press_f1": [], "per_key_f1": []}
 
     for k, vk in enumerate(vks):
-        onset = 0.5
-        if has_onset:
-            onset = _best(partial(_press_counts, segments, k, vk, 0.5))
-            thresholds[PRESSES][k] = onset
-            scores["press_f1"].append(_f1(*_press_counts(segments, k, vk, 0.5, onset)))
-        held = _best(partial(_state_counts, segments, k, vk, onset))
+        held, onset, press, state = _key_thresholds(segments, k, vk, has_onset)
         thresholds[KEYS][k] = held
-        scores["per_key_f1"].append(_f1(*_state_counts(segments, k, vk, onset, held)))
+        if has_onset:
+            thresholds[PRESSES][k] = onset
+            scores["press_f1"].append(_f1(*press))
+        scores["per_key_f1"].append(_f1(*state))
     for b in range(5):
         truth = [tick_labels(seg["truth"], seg["times"][0], len(seg["times"]), [])[1][:, b] for seg in segments]
         probs = [seg["probs"][BUTTONS][:, b] for seg in segments]
         if any(t.any() for t in truth):
-            thresholds[BUTTONS][b] = _best(partial(_tick_counts, truth, probs))
+            thresholds[BUTTONS][b] = _button_threshold(truth, probs)
     return {"thresholds": thresholds,
             "calibration": {"recordings": len(segments), "ticks": sum(len(s["times"]) for s in segments),
                             **{name: float(np.mean(v)) if v else None for name, v in scores.items()}}}
 
 
-def _best(counts: Callable[[float], tuple[int, int, int]]) -> float:
-    """The candidate threshold with the best F1 (ties: the one nearest 0.5)."""
-    return max(CANDIDATES, key=lambda c: (_f1(*counts(c)), -abs(c - 0.5)))
+def _key_thresholds(segments: list[dict[str, Any]], k: int, vk: int, has_onset: bool) -> tuple:
+    """Key ``k``'s held and onset thresholds and its (press, state) counts there: the onset threshold for press
+    F1, then the held one for press + per-key F1 (a rise of the held state can be a press), then the onset one
+    again at that held threshold."""
+    held, onset = 0.5, 0.5
+    if has_onset:
+        onset = _best(lambda c: _f1(*_counts(segments, k, vk, held, c)[0]))
+    held = _best(lambda c: sum(_f1(*part) for part in _counts(segments, k, vk, c, onset)))
+    if has_onset:
+        onset = _best(lambda c: _f1(*_counts(segments, k, vk, held, c)[0]))
+    return (held, onset, *_counts(segments, k, vk, held, onset))
+
+
+def _button_threshold(truth: list[np.ndarray], probs: list[np.ndarray]) -> float:
+    return _best(lambda c: _f1(*_tick_counts(truth, probs, c)))
+
+
+def _best(score: Callable[[float], float]) -> float:
+    """The candidate threshold with the best score (ties: the one nearest 0.5)."""
+    return max(CANDIDATES, key=lambda c: (score(c), -abs(c - 0.5)))
 
 
 def _tick_counts(truth: list[np.ndarray], probs: list[np.ndarray], c: float) -> tuple[int, int, int]:

@@ -2,10 +2,14 @@
 
 Each recording is labelled end to end exactly as ``d2e label`` would (frames on the 20 Hz grid, the
 model's streaming inference), then compared with its true events over the same time range. Games the
-model was trained on are marked ``seen``; the others are zero-shot. Baselines run on the same frames:
-predict-nothing, majority keys and optical-flow mouse (their statistics and scale fitted on the model's
-training recordings when its ``split.json`` names them, else on the evaluated ones, which favours them).
-For Atari games the per-tick exact-action accuracy is shown next to its identifiability ceiling.
+model was trained on are marked ``seen``; the others are zero-shot. Every model is read against:
+
+- the ceiling: the state oracle (``idm.oracle``), the keys a perfect IDM could know from the game's own state,
+  for generated recordings (they store it); press F1 is also given as a fraction of the oracle's;
+- chance: random presses of the game's keys at their true rate (press F1 as a multiple of it), and every key
+  of the game held all the time (the per-key F1 of never letting go);
+- predict-nothing, majority keys and optical-flow mouse (statistics and scale fitted on the model's training
+  recordings when its ``split.json`` names them, else on the evaluated ones, which favours them).
 """
 
 from __future__ import annotations
@@ -75,8 +79,7 @@ def score(rec: RecordingFrames, pred: list[Any], vks: list[int]) -> dict[str, fl
     return result
 
 
-def fit_baselines(train: list[RecordingFrames], vks: list[int]
-                  ) -> tuple[MajorityBaseline, OpticalFlowMouse, RandomAtRate]:
+def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[MajorityBaseline, OpticalFlowMouse]:
     states, shifts, motion = [], [], []
     for rec in train:
         keys, _b, mouse = tick_labels(rec.truth, rec.times[0], len(rec.times), vks)
@@ -86,9 +89,15 @@ def fit_baselines(train: list[RecordingFrames], vks: list[int]
         motion.append(mouse[:-1])  # motion during tick i shows up between frame i and frame i + 1
     majority = MajorityBaseline().fit(np.concatenate(states) if states else np.zeros((0, len(vks))), vks)
     flow = OpticalFlowMouse().fit(np.concatenate(shifts), np.concatenate(motion)) if shifts else OpticalFlowMouse()
-    chance = RandomAtRate().fit([rec.truth for rec in train], sum(len(rec.times) for rec in train) / TICKS_PER_SECOND,
-                                vks)
-    return majority, flow, chance
+    return majority, flow
+
+
+def game_chance(rec: RecordingFrames) -> tuple[list[Any], list[Any]]:
+    """The game's own chance levels: random presses of its keys at their true rate and hold lengths in this
+    recording, and every one of its keys held the whole time (keys of other games would only lower them)."""
+    keys = sorted({e.vk for e in rec.truth if isinstance(e, KeyboardEvent)})
+    chance = RandomAtRate().fit([rec.truth], len(rec.times) / TICKS_PER_SECOND, keys).predict(rec.times)
+    return chance, AlwaysHeld().fit(keys).predict(rec.times)
 
 
 def oracle(rec: RecordingFrames) -> list[Any] | None:
@@ -139,7 +148,7 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
     methods: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     if baselines:
         fit_on = [load_frames(e, data, max_seconds) for e in index_recordings(train_paths)] if train_paths else recs
-        majority, flow, chance = fit_baselines(fit_on, vks)
+        majority, flow = fit_baselines(fit_on, vks)
         info["baselines_fitted_on"] = "training recordings" if train_paths else "evaluated recordings (favours them)"
         info["optical_flow_scale"] = flow.scale
     per_recording = []
@@ -154,8 +163,7 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
         if baselines:
             preds["nothing"] = predict_nothing(rec.times)
             preds["majority"] = majority.predict(rec.times)
-            preds["always_held"] = AlwaysHeld().fit(vks).predict(rec.times)
-            preds[CHANCE] = chance.predict(rec.times)
+            preds[CHANCE], preds["always_held"] = game_chance(rec)
             preds["optical_flow"] = flow.predict(frame_shifts(list(rec.frames)), rec.times)
             ceiling = oracle(rec)
             if ceiling is not None:
