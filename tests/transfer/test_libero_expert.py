@@ -130,8 +130,13 @@ def test_goals_become_skills_and_unknown_ones_are_named():
     skills = goal_skills([["In", "soup_1", "basket_1_contain_region"], ["on", "bowl_1", "plate_1"]])
     assert [(s.obj, s.goal) for s in skills] == [("soup_1", ["in", "soup_1", "basket_1_contain_region"]),
                                                  ("bowl_1", ["on", "bowl_1", "plate_1"])]
-    with pytest.raises(NotImplementedError, match="turnon"):
-        goal_skills([["turnon", "flat_stove_1"], ["on", "x", "y", "z"]])
+    ordered = goal_skills([["close", "white_cabinet_1_bottom_region"], ["turnon", "flat_stove_1"],
+                           ["in", "bowl_1", "white_cabinet_1_bottom_region"]])
+    assert [s.goal for s in ordered] == [["open", "white_cabinet_1_bottom_region"],
+                                         ["in", "bowl_1", "white_cabinet_1_bottom_region"],
+                                         ["close", "white_cabinet_1_bottom_region"], ["turnon", "flat_stove_1"]]
+    with pytest.raises(NotImplementedError, match="close microwave_1"):
+        goal_skills([["in", "mug_1", "microwave_1_heating_region"], ["close", "microwave_1"]])
 
 
 # ---------------------------------------------------------------- in LIBERO
