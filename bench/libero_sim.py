@@ -55,9 +55,9 @@ def print_expert(tables: dict[tuple[str, str], dict]) -> None:
               f"{100 * g['ci95'][1]:.0f} % | {g['mean_steps']:.0f} | {g['seconds_per_episode']:.1f} |")
 
 
-def _timed(fn, *args):
+def _timed(fn, *args, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
-    value = fn(*args)
+    value = fn(*args, **kwargs)
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
