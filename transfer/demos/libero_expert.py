@@ -449,6 +449,15 @@ class PhasedSkill(Skill):
     def done(self, scene: Scene) -> bool:
         return scene.predicate(self.goal)
 
+    def _check(self, scene: Scene, pos: np.ndarray, rot: np.ndarray, target_rot: np.ndarray, *, wait: int
+               ) -> np.ndarray | None:
+        """The last phase: finished once the goal holds; after ``wait`` steps without it, start over."""
+        if self.done(scene):
+            return None
+        if self.phase.steps > wait:
+            self._go("plan")
+        return self._servo(pos, rot, pos, target_rot, OPEN)
+
 
 @dataclass(kw_only=True)
 class PickPlace(PhasedSkill):
@@ -562,11 +571,7 @@ class PickPlace(PhasedSkill):
                 self._go("check")
             return self._servo(pos, rot, [pos[0], pos[1], self.carry_z], target_rot, OPEN)
         if phase.name == "check":
-            if self.done(scene):
-                return None
-            if phase.steps > 15:
-                self._go("plan")
-            return self._servo(pos, rot, pos, target_rot, OPEN)
+            return self._check(scene, pos, rot, target_rot, wait=15)
         raise AssertionError(phase.name)
 
     def _carry_height(self, scene: Scene, place: Placement) -> float:
@@ -711,11 +716,7 @@ class Articulate(PhasedSkill):
             away = pos + (0.05 * self.pull if facing and phase.steps < 6 else [0, 0, 0.05])
             return self._servo(pos, rot, away, rot, OPEN)
         if phase.name == "check":
-            if self.done(scene):
-                return None
-            if phase.steps > 5:
-                self._go("plan")
-            return self._servo(pos, rot, pos, rot, OPEN)
+            return self._check(scene, pos, rot, rot, wait=5)
         raise AssertionError(phase.name)
 
 
