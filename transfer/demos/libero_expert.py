@@ -49,6 +49,7 @@ PALM_ABOVE = 0.022
 HAND_HALF_LENGTH = 0.105
 HAND_HALF_WIDTH = 0.031
 RIM_DEPTHS = (0.022, 0.012)  # how far below a rim the grip site closes: deep holds better, shallow clears more
+CARRY_CLEARANCE = 0.04  # between a carried object's bottom and the obstacles it passes over
 COMFORTABLE_REACH = 0.74  # horizontal distance from the robot's base the hand reaches pointing down
 
 
@@ -284,13 +285,19 @@ def collisions(points: np.ndarray, obstacles: Iterable[Box], margin: float = 0.0
 
 
 def choose_grasp(candidates: Sequence[Grasp], obstacles: Sequence[Box], current_yaw: float = 0.0,
-                 base: np.ndarray | None = None) -> Grasp:
+                 base: np.ndarray | None = None, moves: Sequence[np.ndarray] = ()) -> Grasp:
     """The candidate whose hand collides least with the obstacles; ties go to the smallest turn of the
-    wrist plus the distance from the robot's ``base``, strongly penalised beyond a comfortable reach."""
+    wrist plus the distance from the robot's ``base``, strongly penalised beyond a comfortable reach.
+
+    ``moves`` are the xy shifts the object will make while held (to its target): the hand must reach the
+    grasp point moved by each of them too, so a rim grasp on the far side of a bowl is avoided when the
+    bowl goes to the edge of the workspace.
+    """
     def cost(grasp: Grasp) -> tuple[int, float]:
         turn = abs((grasp.yaw - current_yaw + math.pi / 2) % math.pi - math.pi / 2)
-        far = 0.0 if base is None else float(np.linalg.norm(grasp.pos[:2] - base[:2]))
-        return collisions(hand_samples(grasp), obstacles), turn + far + 20 * max(0.0, far - COMFORTABLE_REACH)
+        far = 0.0 if base is None else max(float(np.linalg.norm(grasp.pos[:2] + shift - base[:2]))
+                                           for shift in [np.zeros(2), *moves])
+        return collisions(hand_samples(grasp), obstacles), turn + far + 60 * max(0.0, far - COMFORTABLE_REACH)
     return min(candidates, key=cost)
 
 
@@ -468,6 +475,7 @@ class PickPlace(PhasedSkill):
     hang: float = 0.0
     lift_from: float = 0.0
     carry_z: float = 0.0
+    clear_top: float = 0.0
     name: str = "pick-place"
 
     def placement(self, scene: Scene) -> Placement:
@@ -501,7 +509,9 @@ class PickPlace(PhasedSkill):
             candidates = grasp_candidates(shape, scene.parts(self.obj))
             if not candidates:
                 return None
-            self.grasp = choose_grasp(candidates, scene.obstacles(exclude=[self.obj]), current_yaw, scene.base)
+            move = self.placement(scene).xy - scene.body_pos(self.obj)[:2]
+            self.grasp = choose_grasp(candidates, scene.obstacles(exclude=[self.obj]), current_yaw, scene.base,
+                                      [move])
             self._go("above")
             phase = self.phase
         grasp = self.grasp
@@ -533,20 +543,23 @@ class PickPlace(PhasedSkill):
                 self._go("regrasp")  # the object stayed on the table: open and plan again
             elif pos[2] > lift_z - 0.01 or phase.steps > 30:
                 self.hang = pos[2] - bottom
-                self.carry_z = self._carry_height(scene, place)
+                self.clear_top = self._obstacle_top(scene, place)
+                self.carry_z = self.clear_top + self.hang + CARRY_CLEARANCE
                 self._go("carry")
             return self._servo(pos, rot, [pos[0], pos[1], lift_z], target_rot, CLOSED)
         if phase.name == "regrasp":
             if phase.steps > 10:
                 self._go("plan")
             return self._servo(pos, rot, pos + [0, 0, 0.01], target_rot, OPEN)
-        if phase.name in ("carry", "lower") and pos[2] - scene.shape(self.obj).bottom > self.hang + 0.03 \
-                and not scene.holds(self.obj):
+        bottom = scene.shape(self.obj).bottom
+        if phase.name in ("carry", "lower") and pos[2] - bottom > self.hang + 0.03 and not scene.holds(self.obj):
             self._go("regrasp")  # the object slipped out of the hand: open and plan again
             return self._servo(pos, rot, pos, target_rot, OPEN)
         offset = scene.body_pos(self.obj)[:2] - pos[:2]
         hand_xy = place.xy - offset
         if phase.name == "carry":
+            # an object held by its rim tilts and hangs lower on the way: rise with it, never sink
+            self.carry_z = max(self.carry_z, self.clear_top + pos[2] - bottom + CARRY_CLEARANCE)
             target = np.array([*hand_xy, self.carry_z])
             if np.linalg.norm(target[:2] - pos[:2]) < 0.015 and abs(target[2] - pos[2]) < 0.03 or phase.steps > 80:
                 self._go("lower")
@@ -574,15 +587,15 @@ class PickPlace(PhasedSkill):
             return self._check(scene, pos, rot, target_rot, wait=15)
         raise AssertionError(phase.name)
 
-    def _carry_height(self, scene: Scene, place: Placement) -> float:
-        """High enough that the held object clears everything between here and the target."""
+    def _obstacle_top(self, scene: Scene, place: Placement) -> float:
+        """The top of everything between here and the target that the held object must pass over."""
         start = scene.body_pos(self.obj)[:2]
         reach = float(max(scene.shape(self.obj).half)) + 0.04
         top = place.rim_z
         for box in scene.obstacles(exclude=[self.obj]):
             if _segment_hits_box(start, place.xy, box, reach):
                 top = max(top, float(box.hi[2]))
-        return top + self.hang + 0.04
+        return top
 
 
 @dataclass
