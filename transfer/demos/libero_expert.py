@@ -17,7 +17,9 @@ it succeed (measured; see docs/libero_expert.md):
   carry (aiming the object, not the hand, using the measured hand-to-object offset) -> lower onto the
   target's top -> release -> retreat; a failed placement starts over from the object's new pose.
 - **Goals from the task itself**: the BDDL goal (``In``/``On`` predicates over ``obj_of_interest``, the
-  container's ``*_contain_region`` site, ``Open``/``Close``/``Turnon``) becomes a list of skills.
+  container's ``*_contain_region`` site, ``Open``/``Close``/``Turnon``) becomes a list of skills: pick and
+  place; drawers pulled open facing their handle and pushed shut; stove knobs pinched and turned.
+  ``expert_gap`` names goals it has no skill for (a microwave's hinged door).
 
 The pure parts (rotations, the control law, footprints, grasp choice) are functions of arrays, tested
 without a simulator; ``LiberoExpert`` is a ``transfer.sim.Policy`` that reads ``env.raw``.
@@ -791,10 +793,14 @@ class LiberoExpert:
         self.env = env
         self.skills: list[Skill] = []
         self.scene: Scene | None = None
+        self.gap: str | None = None  # why the expert cannot do this task (it then holds still: a failure)
 
     def reset(self, instruction: str) -> None:
         self.scene = Scene(self.env.raw)  # a reset may rebuild the simulator: read it afresh
-        self.skills = goal_skills(self.env.raw.parsed_problem["goal_state"])
+        try:
+            self.skills, self.gap = goal_skills(self.env.raw.parsed_problem["goal_state"]), None
+        except NotImplementedError as exc:
+            self.skills, self.gap = [], str(exc)
 
     def act(self, obs: Any = None) -> np.ndarray:
         assert self.scene is not None, "reset() first"
@@ -826,10 +832,9 @@ def plan_episode(env: Any, spec: Any) -> Plan:
     start = time.perf_counter()
     env.reset(spec)
     expert = LiberoExpert(env)
-    try:
-        expert.reset(env.instruction)
-    except NotImplementedError as exc:
-        return Plan(np.zeros((0, 7)), False, time.perf_counter() - start, str(exc))
+    expert.reset(env.instruction)
+    if expert.gap is not None:
+        return Plan(np.zeros((0, 7)), False, time.perf_counter() - start, expert.gap)
     actions = []
     done = False
     while len(actions) < spec.max_steps and not done:
