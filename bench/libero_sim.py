@@ -38,6 +38,7 @@ def expert_table(suite: str, kind: str, count: int, out: Path, workers: int) -> 
                            out_dir=out / f"{suite}-{kind}")
     summary = summarize(results)
     summary["gaps"] = {t.key: gap for t in tasks if (gap := expert_gap(t))}
+    summary["numbers"] = {t.key: t.number for t in tasks}
     return summary
 
 
@@ -45,9 +46,10 @@ def print_expert(tables: dict[tuple[str, str], dict]) -> None:
     print("| suite | episodes | task | success | 95 % CI | mean steps | s/episode (planning) |")
     print("|---|---|---|---|---|---|---|")
     for (suite, kind), summary in tables.items():
-        for number, (task, g) in enumerate(summary["tasks"].items()):
-            gap = " (no expert)" if task in summary["gaps"] else ""
-            print(f"| {suite} | {kind} | {number}: {task.split('/', 1)[1]}{gap} | {g['successes']}/{g['episodes']} | "
+        for task, g in sorted(summary["tasks"].items(), key=lambda item: summary["numbers"][item[0]]):
+            name = f"{summary['numbers'][task]}: {task.split('/', 1)[1]}" + (" (no expert)" if task in summary["gaps"]
+                                                                               else "")
+            print(f"| {suite} | {kind} | {name} | {g['successes']}/{g['episodes']} | "
                   f"{100 * g['ci95'][0]:.0f}-{100 * g['ci95'][1]:.0f} % | {g['mean_steps']:.0f} | "
                   f"{g['seconds_per_episode']:.1f} |")
         g = summary["overall"]
@@ -55,9 +57,9 @@ def print_expert(tables: dict[tuple[str, str], dict]) -> None:
               f"{100 * g['ci95'][1]:.0f} % | {g['mean_steps']:.0f} | {g['seconds_per_episode']:.1f} |")
 
 
-def _timed(fn, *args):
+def _timed(fn, *args, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
-    value = fn(*args)
+    value = fn(*args, **kwargs)
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 

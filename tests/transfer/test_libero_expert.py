@@ -130,8 +130,13 @@ def test_goals_become_skills_and_unknown_ones_are_named():
     skills = goal_skills([["In", "soup_1", "basket_1_contain_region"], ["on", "bowl_1", "plate_1"]])
     assert [(s.obj, s.goal) for s in skills] == [("soup_1", ["in", "soup_1", "basket_1_contain_region"]),
                                                  ("bowl_1", ["on", "bowl_1", "plate_1"])]
-    with pytest.raises(NotImplementedError, match="turnon"):
-        goal_skills([["turnon", "flat_stove_1"], ["on", "x", "y", "z"]])
+    ordered = goal_skills([["close", "white_cabinet_1_bottom_region"], ["turnon", "flat_stove_1"],
+                           ["in", "bowl_1", "white_cabinet_1_bottom_region"]])
+    assert [s.goal for s in ordered] == [["open", "white_cabinet_1_bottom_region"],
+                                         ["in", "bowl_1", "white_cabinet_1_bottom_region"],
+                                         ["close", "white_cabinet_1_bottom_region"], ["turnon", "flat_stove_1"]]
+    with pytest.raises(NotImplementedError, match="close microwave_1"):
+        goal_skills([["in", "mug_1", "microwave_1_heating_region"], ["close", "microwave_1"]])
 
 
 # ---------------------------------------------------------------- in LIBERO
@@ -165,10 +170,21 @@ def test_a_plan_made_without_cameras_still_succeeds_when_replayed_with_them():
 
 @needs_libero
 def test_the_expert_knows_which_tasks_it_cannot_do():
-    from transfer.demos.libero_expert import expert_gap
-    from transfer.envs.libero import suite_tasks
+    from transfer.demos.libero_expert import LiberoExpert, expert_gap, plan_episode
+    from transfer.envs.libero import LiberoEnv, init_state_episodes, suite_tasks
 
     assert all(expert_gap(t) is None for t in suite_tasks("libero_object") + suite_tasks("libero_spatial"))
+    gaps = {t.number: expert_gap(t) for t in suite_tasks("libero_10") if expert_gap(t)}
+    assert list(gaps) == [9] and "close microwave_1" in gaps[9]
+    env = LiberoEnv(suite_tasks("libero_10")[9], cameras=())
+    try:
+        plan = plan_episode(env, init_state_episodes(env.task, 1)[0])
+        assert not plan.success and plan.steps == 0 and plan.gap == gaps[9]
+        expert = LiberoExpert(env)  # in an evaluation it holds still: a failed episode, not a crash
+        expert.reset(env.instruction)
+        assert expert.gap == gaps[9] and np.allclose(expert.act()[:6], 0, atol=1e-6) and expert.act()[6] == -1
+    finally:
+        env.close()
 
 
 @needs_libero

@@ -17,7 +17,9 @@ it succeed (measured; see docs/libero_expert.md):
   carry (aiming the object, not the hand, using the measured hand-to-object offset) -> lower onto the
   target's top -> release -> retreat; a failed placement starts over from the object's new pose.
 - **Goals from the task itself**: the BDDL goal (``In``/``On`` predicates over ``obj_of_interest``, the
-  container's ``*_contain_region`` site, ``Open``/``Close``/``Turnon``) becomes a list of skills.
+  container's ``*_contain_region`` site, ``Open``/``Close``/``Turnon``) becomes a list of skills: pick and
+  place; drawers pulled open facing their handle and pushed shut; stove knobs pinched and turned.
+  ``expert_gap`` names goals it has no skill for (a microwave's hinged door).
 
 The pure parts (rotations, the control law, footprints, grasp choice) are functions of arrays, tested
 without a simulator; ``LiberoExpert`` is a ``transfer.sim.Policy`` that reads ``env.raw``.
@@ -49,6 +51,7 @@ PALM_ABOVE = 0.022
 HAND_HALF_LENGTH = 0.105
 HAND_HALF_WIDTH = 0.031
 RIM_DEPTHS = (0.022, 0.012)  # how far below a rim the grip site closes: deep holds better, shallow clears more
+CARRY_CLEARANCE = 0.04  # between a carried object's bottom and the obstacles it passes over
 COMFORTABLE_REACH = 0.74  # horizontal distance from the robot's base the hand reaches pointing down
 
 
@@ -63,6 +66,14 @@ def yaw_matrix(yaw: float) -> np.ndarray:
 def down_rotation(yaw: float) -> np.ndarray:
     """The grip site's rotation pointing down with the finger axis turned by ``yaw`` about world z."""
     return yaw_matrix(yaw) @ DOWN
+
+
+def facing_rotation(approach: Sequence[float], fingers: Sequence[float]) -> np.ndarray:
+    """The grip site's rotation pointing along ``approach`` with the fingers closing along ``fingers``."""
+    z = np.asarray(approach, dtype=float) / np.linalg.norm(approach)
+    x = np.asarray(fingers, dtype=float) - (np.asarray(fingers, dtype=float) @ z) * z
+    x /= np.linalg.norm(x)
+    return np.column_stack([x, np.cross(z, x), z])
 
 
 def finger_axis(yaw: float) -> np.ndarray:
@@ -214,14 +225,8 @@ class Grasp:
     kind: str
 
 
-def grasp_candidates(shape: Footprint, parts: Sequence[Box] = ()) -> list[Grasp]:
-    """Ways to hold an object of this footprint: across a short side, or at the rim of a wide one.
-
-    Objects narrower than the open fingers are held at their centre (tall ones 5 cm below the top, low
-    ones just above their support). Wider ones (bowls) are held by the rim wall: at each of the object's
-    collision ``parts`` that reaches within 1 cm of its top (all around an upright bowl, only the high
-    side of a tilted one), fingers across the wall.
-    """
+def _center_grasps(shape: Footprint) -> list[Grasp]:
+    """Grasps at the centre, fingers across each side that fits between them (tall: 5 cm below the top)."""
     u, v = shape.axes
     tall = shape.height > 0.10
     z = shape.top - 0.05 if tall else max(shape.bottom + FINGER_BELOW - 0.002, shape.top - 0.03)
@@ -232,7 +237,19 @@ def grasp_candidates(shape: Footprint, parts: Sequence[Box] = ()) -> list[Grasp]
     if len(candidates) == 2:  # round or square: the diagonals work too
         for axis in (u + v, u - v):
             candidates.append(Grasp(np.array([*shape.center, z]), yaw_for_axis(axis), "center"))
-    if candidates:
+    return candidates
+
+
+def grasp_candidates(shape: Footprint, parts: Sequence[Box] = ()) -> list[Grasp]:
+    """Ways to hold an object of this footprint: across a short side, or at the rim of a wide one.
+
+    Objects narrower than the open fingers are held at their centre (tall ones 5 cm below the top, low
+    ones just above their support). Wider ones (bowls) are held by the rim wall: at each of the object's
+    collision ``parts`` that reaches within 1 cm of its top (all around an upright bowl, only the high
+    side of a tilted one), fingers across the wall.
+    """
+    candidates = _center_grasps(shape)
+    if candidates or not parts:
         return candidates
     for part in parts:
         if part.hi[2] < shape.top - 0.01:
@@ -270,13 +287,19 @@ def collisions(points: np.ndarray, obstacles: Iterable[Box], margin: float = 0.0
 
 
 def choose_grasp(candidates: Sequence[Grasp], obstacles: Sequence[Box], current_yaw: float = 0.0,
-                 base: np.ndarray | None = None) -> Grasp:
+                 base: np.ndarray | None = None, moves: Sequence[np.ndarray] = ()) -> Grasp:
     """The candidate whose hand collides least with the obstacles; ties go to the smallest turn of the
-    wrist plus the distance from the robot's ``base``, strongly penalised beyond a comfortable reach."""
+    wrist plus the distance from the robot's ``base``, strongly penalised beyond a comfortable reach.
+
+    ``moves`` are the xy shifts the object will make while held (to its target): the hand must reach the
+    grasp point moved by each of them too, so a rim grasp on the far side of a bowl is avoided when the
+    bowl goes to the edge of the workspace.
+    """
     def cost(grasp: Grasp) -> tuple[int, float]:
         turn = abs((grasp.yaw - current_yaw + math.pi / 2) % math.pi - math.pi / 2)
-        far = 0.0 if base is None else float(np.linalg.norm(grasp.pos[:2] - base[:2]))
-        return collisions(hand_samples(grasp), obstacles), turn + far + 20 * max(0.0, far - COMFORTABLE_REACH)
+        far = 0.0 if base is None else max(float(np.linalg.norm(grasp.pos[:2] + shift - base[:2]))
+                                           for shift in [np.zeros(2), *moves])
+        return collisions(hand_samples(grasp), obstacles), turn + far + 60 * max(0.0, far - COMFORTABLE_REACH)
     return min(candidates, key=cost)
 
 
@@ -407,22 +430,16 @@ class _Phase:
     steps: int = 0
 
 
-@dataclass
-class PickPlace(Skill):
-    """Pick ``obj`` up and put it where ``goal`` (an ``In``/``On`` predicate) holds."""
+@dataclass(kw_only=True)
+class PhasedSkill(Skill):
+    """A skill run as named phases, each with a step budget; ``goal`` is the predicate that ends it."""
 
-    obj: str
     goal: list[str]
     attempts: int = 3
     phase: _Phase = field(default_factory=lambda: _Phase("plan"))
-    grasp: Grasp | None = None
-    hang: float = 0.0
-    lift_from: float = 0.0
-    carry_z: float = 0.0
     tries: int = 0
     heights: list[float] = field(default_factory=list)
     integral: Integrator = field(default_factory=Integrator)
-    name: str = "pick-place"
 
     def _go(self, phase: str) -> None:
         self.phase = _Phase(phase)
@@ -432,6 +449,36 @@ class PickPlace(Skill):
     def _servo(self, pos: np.ndarray, rot: np.ndarray, target: Sequence[float], target_rot: np.ndarray,
                gripper: float, *, speed: float = 1.0) -> np.ndarray:
         return servo(pos, rot, target, target_rot, gripper, speed=speed, bias=self.integral.update(pos, target))
+
+    def _stalled(self, z: float, steps: int = 6, by: float = 0.002) -> bool:
+        """Whether the hand stopped going down: it moved less than ``by`` over the last ``steps`` steps."""
+        self.heights.append(z)
+        return len(self.heights) > steps and self.heights[-steps] - z < by
+
+    def done(self, scene: Scene) -> bool:
+        return scene.predicate(self.goal)
+
+    def _check(self, scene: Scene, pos: np.ndarray, rot: np.ndarray, target_rot: np.ndarray, *, wait: int
+               ) -> np.ndarray | None:
+        """The last phase: finished once the goal holds; after ``wait`` steps without it, start over."""
+        if self.done(scene):
+            return None
+        if self.phase.steps > wait:
+            self._go("plan")
+        return self._servo(pos, rot, pos, target_rot, OPEN)
+
+
+@dataclass(kw_only=True)
+class PickPlace(PhasedSkill):
+    """Pick ``obj`` up and put it where ``goal`` (an ``In``/``On`` predicate) holds."""
+
+    obj: str
+    grasp: Grasp | None = None
+    hang: float = 0.0
+    lift_from: float = 0.0
+    carry_z: float = 0.0
+    clear_top: float = 0.0
+    name: str = "pick-place"
 
     def placement(self, scene: Scene) -> Placement:
         relation, _, target = self.goal
@@ -446,9 +493,6 @@ class PickPlace(Skill):
             return Placement(center[:2], float(center[2] + half[2]), float(center[2] + half[2]))
         box = scene.box(target)
         return Placement(scene.body_pos(target)[:2], float(box.hi[2]), float(box.hi[2]))
-
-    def done(self, scene: Scene) -> bool:
-        return scene.predicate(self.goal)
 
     def act(self, scene: Scene) -> np.ndarray | None:
         pos, rot = scene.hand()
@@ -467,7 +511,9 @@ class PickPlace(Skill):
             candidates = grasp_candidates(shape, scene.parts(self.obj))
             if not candidates:
                 return None
-            self.grasp = choose_grasp(candidates, scene.obstacles(exclude=[self.obj]), current_yaw, scene.base)
+            move = self.placement(scene).xy - scene.body_pos(self.obj)[:2]
+            self.grasp = choose_grasp(candidates, scene.obstacles(exclude=[self.obj]), current_yaw, scene.base,
+                                      [move])
             self._go("above")
             phase = self.phase
         grasp = self.grasp
@@ -499,31 +545,35 @@ class PickPlace(Skill):
                 self._go("regrasp")  # the object stayed on the table: open and plan again
             elif pos[2] > lift_z - 0.01 or phase.steps > 30:
                 self.hang = pos[2] - bottom
-                self.carry_z = self._carry_height(scene, place)
+                self.clear_top = self._obstacle_top(scene, place)
+                self.carry_z = self.clear_top + self.hang + CARRY_CLEARANCE
                 self._go("carry")
             return self._servo(pos, rot, [pos[0], pos[1], lift_z], target_rot, CLOSED)
         if phase.name == "regrasp":
             if phase.steps > 10:
                 self._go("plan")
             return self._servo(pos, rot, pos + [0, 0, 0.01], target_rot, OPEN)
-        if phase.name in ("carry", "lower") and pos[2] - scene.shape(self.obj).bottom > self.hang + 0.03 \
-                and not scene.holds(self.obj):
+        bottom = scene.shape(self.obj).bottom
+        if phase.name in ("carry", "lower") and pos[2] - bottom > self.hang + 0.03 and not scene.holds(self.obj):
             self._go("regrasp")  # the object slipped out of the hand: open and plan again
             return self._servo(pos, rot, pos, target_rot, OPEN)
         offset = scene.body_pos(self.obj)[:2] - pos[:2]
         hand_xy = place.xy - offset
         if phase.name == "carry":
+            # an object held by its rim tilts and hangs lower on the way: rise with it, never sink
+            self.carry_z = max(self.carry_z, self.clear_top + pos[2] - bottom + CARRY_CLEARANCE)
             target = np.array([*hand_xy, self.carry_z])
             if np.linalg.norm(target[:2] - pos[:2]) < 0.015 and abs(target[2] - pos[2]) < 0.03 or phase.steps > 80:
                 self._go("lower")
+            speed = 0.7
             if pos[2] < self.carry_z - 0.02:
                 target[:2] = pos[:2]  # rise first, then travel
-            return self._servo(pos, rot, target, target_rot, CLOSED, speed=0.7)
+                speed = 0.45 if self.grasp.kind == "rim" else 0.7  # a bowl held by its rim slips when jerked up
+            return self._servo(pos, rot, target, target_rot, CLOSED, speed=speed)
         if phase.name == "lower":
             release_z = max(place.support_z + 0.01 + self.hang, place.rim_z + FINGER_BELOW + 0.02)
             target = np.array([*hand_xy, release_z])
-            self.heights.append(float(pos[2]))
-            stalled = len(self.heights) > 6 and self.heights[-6] - pos[2] < 0.002  # the object rests on something
+            stalled = self._stalled(float(pos[2]))  # the object already rests on something
             if abs(pos[2] - release_z) < 0.008 or stalled or phase.steps > 50:
                 self._go("release")
             return self._servo(pos, rot, target, target_rot, CLOSED, speed=0.5)
@@ -536,44 +586,190 @@ class PickPlace(Skill):
                 self._go("check")
             return self._servo(pos, rot, [pos[0], pos[1], self.carry_z], target_rot, OPEN)
         if phase.name == "check":
-            if self.done(scene):
-                return None
-            if phase.steps > 15:
-                self._go("plan")
-            return self._servo(pos, rot, pos, target_rot, OPEN)
+            return self._check(scene, pos, rot, target_rot, wait=15)
         raise AssertionError(phase.name)
 
-    def _carry_height(self, scene: Scene, place: Placement) -> float:
-        """High enough that the held object clears everything between here and the target."""
+    def _obstacle_top(self, scene: Scene, place: Placement) -> float:
+        """The top of everything between here and the target that the held object must pass over."""
         start = scene.body_pos(self.obj)[:2]
         reach = float(max(scene.shape(self.obj).half)) + 0.04
         top = place.rim_z
         for box in scene.obstacles(exclude=[self.obj]):
             if _segment_hits_box(start, place.xy, box, reach):
                 top = max(top, float(box.hi[2]))
-        return top + self.hang + 0.04
+        return top
+
+
+@dataclass
+class Joint:
+    """An articulation as the expert sees it: where it is, which way it moves, and the moving part's boxes."""
+
+    name: str
+    kind: str  # "slide" (a drawer) or "hinge" (a knob, a door)
+    anchor: np.ndarray
+    axis: np.ndarray
+    qpos: float
+    parts: list[Box]
+
+
+def joint_state(scene: Scene, joint: str) -> Joint:
+    model, data = scene.model, scene.data
+    j = model.joint(joint)
+    body = int(j.bodyid[0])
+    geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == body and _is_collider(model, g)]
+    kind = {2: "slide", 3: "hinge"}.get(int(j.type[0]), "other")
+    return Joint(joint, kind, np.array(data.xanchor[j.id]), np.array(data.xaxis[j.id]),
+                 float(data.qpos[j.qposadr[0]]), [geom_box(model, data, g) for g in geoms])
+
+
+def _joints_of(scene: Scene, name: str) -> tuple[list[str], Any]:
+    """The joints a goal's argument moves (a drawer's region site or a fixture) and the fixture owning them."""
+    env = scene.env
+    if name in env.object_sites_dict:
+        site = env.object_sites_dict[name]
+        return list(site.joints or []), env.get_object(site.parent_name)
+    obj = env.get_object(name)
+    return list(obj.joints), obj
+
+
+def _ranges(fixture: Any, key: str) -> list[float]:
+    return list(fixture.object_properties["articulation"][f"default_{key}_ranges"])
+
+
+@dataclass(kw_only=True)
+class Articulate(PhasedSkill):
+    """Open or close a drawer (pull on its handle / push its front) or turn a stove's knob on.
+
+    ``goal`` is ``[open|close, region site]`` or ``[turnon, stove]``. Drawers: the direction that opens is
+    read from the fixture's own open and close ranges; the handle is the moving part that sticks out
+    furthest that way. Knobs: pinched across at their axis and turned by the wrist.
+    """
+
+    name: str = "articulate"
+    start: np.ndarray | None = None
+    yaw: float = 0.0
+    pull: np.ndarray | None = None
+    facing: np.ndarray | None = None  # the hand's rotation while it works (None: pointing down at ``yaw``)
+
+    def _joint(self, scene: Scene) -> tuple[Joint, Any]:
+        joints, fixture = _joints_of(scene, self.goal[1])
+        return joint_state(scene, joints[0]), fixture
+
+    def _plan(self, scene: Scene, rot: np.ndarray) -> None:
+        joint, fixture = self._joint(scene)
+        self.facing = None
+        if self.goal[0] == "turnon":
+            shape = footprint(np.concatenate([p.corners() for p in joint.parts]))
+            short = shape.axes[0] if shape.half[0] < shape.half[1] else shape.axes[1]
+            self.yaw = yaw_for_axis(short)
+            self.start = np.array([*joint.anchor[:2], shape.top - 0.018])
+            return
+        open_sign = np.sign(np.mean(_ranges(fixture, "open")) - np.mean(_ranges(fixture, "close")))
+        opening = joint.axis * open_sign
+        opening[2] = 0.0
+        opening /= np.linalg.norm(opening)
+        handle = max(joint.parts, key=lambda b: float(b.center @ opening))  # the bar sticking out furthest
+        self.yaw = yaw_for_axis(opening)
+        if self.goal[0] == "open":  # face the drawer, fingers above and below the bar, then pull
+            candidates = [facing_rotation(-opening, [0, 0, 1]), facing_rotation(-opening, [0, 0, -1])]
+            self.facing = min(candidates, key=lambda r: float(np.linalg.norm(rotation_error(r, rot))))
+            self.start = handle.center + 0.004 * opening
+            self.pull = opening
+        else:  # fingertips pointing down against the handle's front, the hand along the drawer's face, push
+            self.yaw = yaw_for_axis([-opening[1], opening[0]])
+            ahead = max(float(c @ opening) for c in handle.corners()) - float(handle.center @ opening) + 0.03
+            self.start = np.array([*(handle.center[:2] + ahead * opening[:2]), handle.center[2] + FINGER_BELOW - 0.004])
+            self.pull = -opening
+
+    def act(self, scene: Scene) -> np.ndarray | None:
+        pos, rot = scene.hand()
+        phase = self.phase
+        phase.steps += 1
+        if phase.name == "plan":
+            if self.done(scene) or self.tries >= self.attempts:
+                return None
+            self.tries += 1
+            self._plan(scene, rot)
+            self._go("above")
+            phase = self.phase
+        assert self.start is not None
+        target_rot = down_rotation(self.yaw) if self.facing is None else self.facing
+        facing = self.facing is not None
+        grip = CLOSED if self.goal[0] == "close" else OPEN
+        if phase.name == "above":  # above the start, or in front of the handle and a little higher
+            above = self.start + ([0, 0, 0.08] if not facing else 0.12 * self.pull + [0, 0, 0.03])
+            if np.linalg.norm(above - pos) < 0.015 and np.linalg.norm(rotation_error(target_rot, rot)) < 0.1 \
+                    or phase.steps > 80:
+                self._go("descend")
+            return self._servo(pos, rot, above, target_rot, grip)
+        if phase.name == "descend":
+            stalled = not facing and self._stalled(float(pos[2]))
+            if np.linalg.norm(self.start - pos) < 0.006 or stalled or phase.steps > 40:
+                self._go("move" if self.goal[0] == "close" else "close")
+            return self._servo(pos, rot, self.start, target_rot, grip, speed=0.5)
+        if phase.name == "close":
+            if phase.steps >= 10:
+                self._go("move")
+            return self._servo(pos, rot, self.start, target_rot, CLOSED)
+        if phase.name == "move":
+            if self.done(scene) and phase.steps > 3 or phase.steps > 60:
+                self._go("release")
+            if self.goal[0] == "turnon":
+                sign = 1.0 if self._joint(scene)[0].axis[2] > 0 else -1.0
+                turned = down_rotation(self.yaw + sign * min(1.2, 0.08 * phase.steps))
+                return self._servo(pos, rot, self.start, turned, CLOSED)
+            assert self.pull is not None
+            return self._servo(pos, rot, self.start + self.pull * min(0.25, 0.012 * phase.steps), target_rot,
+                               CLOSED)
+        if phase.name == "release":
+            if phase.steps >= 6:
+                self._go("retreat")
+            return self._servo(pos, rot, pos, rot, OPEN)
+        if phase.name == "retreat":  # back off the handle, then up
+            if phase.steps >= 12:
+                self._go("check")
+            away = pos + (0.05 * self.pull if facing and phase.steps < 6 else [0, 0, 0.05])
+            return self._servo(pos, rot, away, rot, OPEN)
+        if phase.name == "check":
+            return self._check(scene, pos, rot, rot, wait=5)
+        raise AssertionError(phase.name)
 
 
 def _segment_hits_box(a: np.ndarray, b: np.ndarray, box: Box, radius: float) -> bool:
-    """Whether a disc of ``radius`` swept from ``a`` to ``b`` (xy) touches the box's footprint."""
-    for t in np.linspace(0.0, 1.0, 21):
+    """Whether a disc of ``radius`` swept from ``a`` to ``b`` (xy) comes into the box's footprint.
+
+    A box the disc already touches at ``a`` counts only if the sweep gets closer to it: the object rises
+    straight up from where it stands, so what stood beside it is in the way only when moved toward.
+    """
+    def distance(t: float) -> float:
         p = a + t * (b - a)
-        nearest = np.clip(p, box.lo[:2], box.hi[:2])
-        if np.linalg.norm(p - nearest) < radius:
-            return True
-    return False
+        return float(np.linalg.norm(p - np.clip(p, box.lo[:2], box.hi[:2])))
+
+    start = distance(0.0)
+    return any(d < radius and (start >= radius or d < start - 0.005)
+               for d in (distance(t) for t in np.linspace(0.05, 1.0, 20)))
+
+
+ORDER = {"open": 0, "in": 1, "on": 1, "close": 2, "turnon": 3}  # open first, close after placing, knobs last
 
 
 def goal_skills(goal_state: Sequence[Sequence[str]]) -> list[Skill]:
-    """A BDDL goal (a conjunction of predicates) as skills, in order.
+    """A BDDL goal (a conjunction of predicates) as skills, in an order that works.
 
-    Raises ``NotImplementedError`` naming the first predicate no skill achieves.
+    Drawers open before anything goes in and close after; ``In`` a drawer region opens it first. Raises
+    ``NotImplementedError`` naming the first predicate no skill achieves.
     """
     skills: list[Skill] = []
-    for goal in goal_state:
+    goals = sorted((list(g) for g in goal_state), key=lambda g: ORDER.get(g[0].lower(), 9))
+    for goal in goals:
         relation = goal[0].lower()
         if relation in ("in", "on") and len(goal) == 3:
-            skills.append(PickPlace(goal[1], [relation, goal[1], goal[2]]))
+            if relation == "in" and "_cabinet_" in goal[2] and goal[2].endswith("_region"):
+                skills.append(Articulate(goal=["open", goal[2]]))  # a drawer: open it first
+            skills.append(PickPlace(obj=goal[1], goal=[relation, goal[1], goal[2]]))
+        elif len(goal) == 2 and (relation in ("open", "close") and "_cabinet_" in goal[1]
+                                 or relation == "turnon" and "stove" in goal[1]):
+            skills.append(Articulate(goal=[relation, goal[1]]))
         else:
             raise NotImplementedError(f"no expert skill for the goal ({' '.join(goal)})")
     return skills
@@ -597,10 +793,14 @@ class LiberoExpert:
         self.env = env
         self.skills: list[Skill] = []
         self.scene: Scene | None = None
+        self.gap: str | None = None  # why the expert cannot do this task (it then holds still: a failure)
 
     def reset(self, instruction: str) -> None:
         self.scene = Scene(self.env.raw)  # a reset may rebuild the simulator: read it afresh
-        self.skills = goal_skills(self.env.raw.parsed_problem["goal_state"])
+        try:
+            self.skills, self.gap = goal_skills(self.env.raw.parsed_problem["goal_state"]), None
+        except NotImplementedError as exc:
+            self.skills, self.gap = [], str(exc)
 
     def act(self, obs: Any = None) -> np.ndarray:
         assert self.scene is not None, "reset() first"
@@ -632,10 +832,9 @@ def plan_episode(env: Any, spec: Any) -> Plan:
     start = time.perf_counter()
     env.reset(spec)
     expert = LiberoExpert(env)
-    try:
-        expert.reset(env.instruction)
-    except NotImplementedError as exc:
-        return Plan(np.zeros((0, 7)), False, time.perf_counter() - start, str(exc))
+    expert.reset(env.instruction)
+    if expert.gap is not None:
+        return Plan(np.zeros((0, 7)), False, time.perf_counter() - start, expert.gap)
     actions = []
     done = False
     while len(actions) < spec.max_steps and not done:

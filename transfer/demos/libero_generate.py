@@ -120,6 +120,8 @@ def _env_args(task: Task, cameras: Sequence[str], image_size: int, seed: int) ->
 def gather(task: Task, cache: Path, path: Path, count: int, env_args: dict[str, Any]) -> int:
     """The first ``count`` kept episodes of a task (by attempt number) as its demo file; how many it holds."""
     files = sorted(cache.glob("e*.hdf5"), key=lambda p: int(p.stem[1:]))[:count]
+    if not files:
+        return 0  # no file rather than an empty one; the attempts stay logged, so a rerun costs nothing
     with DemoWriter(path, env_args=env_args, instruction=task.instruction, overwrite=True) as writer:
         for file in files:
             for demo in read_demos(file):
