@@ -145,7 +145,7 @@ def render_info(data: dict[str, Any]) -> str:
     video = data.get("video")
     if video and video.get("damaged"):
         lines.append(f"  video      DAMAGED: {video['path']}: {video['damaged']}")
-    if video and video.get("none"):
+    elif video and video.get("none"):
         lines.append("  video      none (no frames were recorded)")
     elif video and not video.get("missing"):
         lines.append(f"  video      {video['path']}  {video['codec']} {video['width']}x{video['height']} "

@@ -4,7 +4,7 @@ A causal window encoder (``core.nn.encoder``: each frame's tokens see only that 
 causal event decoder (``core.nn.decoder``) that writes D2E's event tokens (``core.tokens``) and cross-attends
 only to the frames shown up to its position: the events after frame i are predicted from frames <= i and the
 events before them. D2E puts image tokens into the one sequence; cross-attention gives the same information
-flow with a shorter sequence. Both parts are what transfer fine-tunes (``PolicyTrunk``).
+flow with a shorter sequence. Both parts are what transfer fine-tunes (``core.nn.trunk``).
 """
 
 from __future__ import annotations
@@ -18,21 +18,11 @@ from torch import nn
 
 from core.config import DataConfig
 from core.data.dataset import FRAMES, TOKENS
-from core.nn.decoder import Decoder
-from core.nn.encoder import WindowEncoder
+from core.nn.trunk import PolicyTrunk
 from core.tokens import Vocabulary
 from core.tokens.vocab import SCREEN, START
 
 from .config import PolicyConfig
-
-
-class PolicyTrunk(nn.Module):
-    """The parts of the policy that transfer keeps: the causal frame encoder and the decoder blocks."""
-
-    def __init__(self, cfg: PolicyConfig, frames: int):
-        super().__init__()
-        self.encoder = WindowEncoder(cfg, frames, causal=True)
-        self.decoder = Decoder(cfg.d_model, cfg.heads, cfg.decoder_layers, cfg.dropout)
 
 
 class VAPTPolicy(nn.Module):
@@ -44,7 +34,7 @@ class VAPTPolicy(nn.Module):
         super().__init__()
         self.cfg, self.data = cfg, data
         self.pad_id, self.screen_id, self.start_id = vocab.pad_id, vocab.id(SCREEN), vocab.id(START)
-        self.trunk = PolicyTrunk(cfg, data.frames)
+        self.trunk = PolicyTrunk(cfg, cfg.decoder_layers, data.frames)
         self.embed = nn.Embedding(len(vocab), cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tokens, cfg.d_model)
         self.norm = nn.LayerNorm(cfg.d_model)

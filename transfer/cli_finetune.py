@@ -22,10 +22,11 @@ def transfer_configs(simulator: str, pretrained: str | None, overrides: dict[str
     """The policy and training configs of a fine-tuning run: the simulator's defaults, the pretrained run's
     encoder (the trunk must fit it), then ``overrides``."""
     from core.config import TrainConfig, route_fields
+    from core.nn.trunk import trunk_settings
 
-    from .policy import TransferConfig, encoder_settings
+    from .policy import TransferConfig
 
-    base = {**SIMULATOR_DEFAULTS[simulator], **(encoder_settings(pretrained) if pretrained else {}),
+    base = {**SIMULATOR_DEFAULTS[simulator], **(trunk_settings(pretrained) if pretrained else {}),
             "pretrained": pretrained, "name": f"{simulator}-{'pretrained' if pretrained else 'scratch'}"}
     model, train = route_fields({**TRAIN_DEFAULTS, **base, **overrides}, TransferConfig, TrainConfig,
                                 source="--set")

@@ -20,7 +20,7 @@ from torch import nn
 
 from capture.errors import D2EError
 from core.config import EncoderConfig
-from pretrain.policy import PolicyTrunk
+from core.nn.trunk import PolicyTrunk, pretrained_trunk
 
 IMAGES, STATE, WORDS, ACTIONS, ACTION_MASK = "images", "state", "words", "actions", "action_mask"
 UNKNOWN_WORD = "<unk>"
@@ -81,7 +81,7 @@ class TransferPolicy(nn.Module):
     def __init__(self, cfg: TransferConfig):
         super().__init__()
         self.cfg = cfg
-        self.trunk = PolicyTrunk(cfg, cfg.history)
+        self.trunk = PolicyTrunk(cfg, cfg.decoder_layers, cfg.history)
         d = cfg.d_model
         self.camera = nn.Parameter(torch.zeros(len(cfg.cameras), 1, d))
         self.word = nn.EmbeddingBag(len(cfg.words) + 1, d, mode="mean")
@@ -136,29 +136,10 @@ class TransferPolicy(nn.Module):
 
 def load_trunk(policy: TransferPolicy, pretrained: str) -> None:
     """The pretrained run's frame encoder and decoder blocks into ``policy`` (strict for those parts)."""
-    from core.run import RunFolder
-    from pretrain.config import PolicyConfig
-    from pretrain.policy import build_policy
-
-    run = RunFolder(pretrained)
-    cfg, data, _train = run.load_configs(PolicyConfig)
-    source = build_policy(cfg, data, run.vocab())
-    run.load_weights(source)
-    state = source.trunk.state_dict()
+    state = pretrained_trunk(pretrained)
     own = policy.trunk.state_dict()
     if state["encoder.time"].shape[0] < own["encoder.time"].shape[0]:
         raise D2EError(f"the pretrained encoder saw {state['encoder.time'].shape[0]} frames, the policy wants "
                        f"{own['encoder.time'].shape[0]}", path=pretrained, fix="lower history")
     state["encoder.time"] = state["encoder.time"][: own["encoder.time"].shape[0]]  # the first frames' embeddings
     policy.trunk.load_state_dict(state)
-
-
-def encoder_settings(pretrained: str) -> dict[str, object]:
-    """The encoder and decoder settings of a pretraining run, which the fine-tuned policy must share."""
-    from core.config import EncoderConfig
-    from core.run import RunFolder
-    from pretrain.config import PolicyConfig
-
-    cfg, data, _ = RunFolder(pretrained).load_configs(PolicyConfig)
-    return {**{k: getattr(cfg, k) for k in EncoderConfig.field_names()}, "decoder_layers": cfg.decoder_layers,
-            "image_size": data.image_size}

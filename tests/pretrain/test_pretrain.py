@@ -101,6 +101,8 @@ def test_policy_forward_reports_next_event_metrics(recordings: Path) -> None:
     cfg, data, _ = configs_from(TINY)
     ds = WindowDataset(index_recordings([str(recordings / "rec1.mcap")]), data)
     batch = collate([ds[0], ds[1]])
-    loss, metrics = build_policy(cfg, data, V)({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})
+    with pytest.warns(UserWarning, match="max_tokens=64"):  # these windows are longer: cut, and said so once
+        loss, metrics = build_policy(cfg, data, V)({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})
     loss.backward()
     assert torch.isfinite(loss) and 0 <= metrics["token_acc"] <= 1 and 0 <= metrics["event_type_acc"] <= 1
+    assert metrics["cut_windows"] == 1.0
