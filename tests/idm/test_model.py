@@ -122,7 +122,7 @@ def test_event_idm_trains_the_tick_heads_beside_its_decoder() -> None:
     loss, metrics = model(batch)
     tick_loss, _ = model.ticks.tick_loss(model.ticks.predict(model.encoder.per_frame(model.encoder(batch[FRAMES]))),
                                          with_edge_mask(batch, 2))  # the last two ticks see no future frames
-    assert float(loss) == pytest.approx(metrics["token_loss"] + 0.5 * float(tick_loss), rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(metrics["token_loss"] + 0.5 * float(tick_loss.detach()), rel=1e-4)
     loss.backward()
     assert model.ticks.mouse.weight.grad.abs().sum() > 0
     _loss, metrics = model({FRAMES: batch[FRAMES], TOKENS: batch[TOKENS]})  # hand-made batches without ticks
