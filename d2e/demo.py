@@ -42,11 +42,11 @@ class Budget:
     minutes: float = 1.0  # gameplay per training recording
     test_minutes: float = 0.5
     idm_steps: int = 300
-    pretrain_steps: int = 200
+    pretrain_steps: int = 150
     nav_demos: int = 40
     nav_steps: int = 300
-    nav_episodes: int = 20
-    libero_demos: int = 3
+    nav_episodes: int = 16
+    libero_demos: int = 2
     libero_steps: int = 150
     libero_episodes: int = 2
     max_tokens: int = 768
@@ -109,7 +109,7 @@ class Demo:
 
 
 # Rough seconds per stage at the default budget on a 2-core CPU, for the ETA.
-PLAN = {"format": 20, "games": 60, "idm": 240, "label": 40, "pretrain": 150, "nav": 200, "libero": 240, "report": 20}
+PLAN = {"format": 5, "games": 20, "idm": 205, "label": 30, "pretrain": 105, "nav": 200, "libero": 300, "report": 15}
 
 
 def _format(demo: Demo) -> dict[str, Any]:
@@ -185,20 +185,28 @@ def _pretrain(demo: Demo) -> dict[str, Any]:
     return {"runs": {"ground truth + pseudo-labels": summary}, "paths": {"ground truth + pseudo-labels": "pretrain"}}
 
 
+def _said(output: str, what: str) -> None:
+    """One line for a command whose --json output went to its results file."""
+    doc = json.loads(output)
+    overall = doc.get("summary", doc)["overall"]  # generate-demos wraps its summary, eval prints it alone
+    lo, hi = overall["ci95"]
+    print(f"  {what}: {overall['successes']}/{overall['episodes']} succeeded (95 % CI {lo:.0%}-{hi:.0%})", flush=True)
+
+
 def _nav(demo: Demo) -> dict[str, Any]:
     if importlib.util.find_spec("miniworld") is None:
         print("navigation skipped: pip install 'd2e[nav]'")
         return {"skipped": "pip install 'd2e[nav]'"}
     b = demo.budget
-    demo.d2e("transfer", "nav", "generate-demos", "--env", "goal-object", "--episodes", b.nav_demos, "--out",
-             "nav/demos", "--workers", 2, "--json")
+    _said(demo.d2e("transfer", "nav", "generate-demos", "--env", "goal-object", "--episodes", b.nav_demos, "--out",
+                   "nav/demos", "--workers", 2, "--json", capture=True), "expert demos")
     evals, runs = {}, {}
     for arm, extra in (("scratch", []), ("pretrained", ["--pretrained", "pretrain"])):
         demo.d2e("transfer", "nav", "finetune", "nav/demos/goal-object", "--out", f"nav/runs/{arm}", "--set",
                  f"max_steps={b.nav_steps}", "--quiet", "--restart", *extra)
-        demo.d2e("transfer", "nav", "eval", "--model", f"nav/runs/{arm}", "--env", "goal-object", "--split",
+        _said(demo.d2e("transfer", "nav", "eval", "--model", f"nav/runs/{arm}", "--env", "goal-object", "--split",
                  "unseen", "--episodes", b.nav_episodes, "--workers", 2, "--videos", 1, "--out", f"nav/eval/{arm}",
-                 "--json", *(["--max-steps", "40"] if demo.state["mode"] == "quick" else []))
+                 "--json", *(["--max-steps", "40"] if demo.state["mode"] == "quick" else []), capture=True), arm)
         evals[arm], runs[arm] = f"nav/eval/{arm}", f"nav/runs/{arm}"
     expert = json.loads((demo.out / "nav" / "demos" / "goal-object" / "results.json").read_text())
     return {"evals": evals, "runs": runs, "expert": expert["summary"]["overall"],
@@ -211,15 +219,15 @@ def _libero(demo: Demo) -> dict[str, Any]:
         print("LIBERO skipped: pip install 'd2e[libero]'")
         return {"skipped": "pip install 'd2e[libero]'"}
     b = demo.budget
-    demo.d2e("transfer", "libero", "generate-demos", "--suite", "libero_object", "--tasks", 0, "--per-task",
-             b.libero_demos, "--image-size", 64, "--out", "libero/demos", "--json")
+    _said(demo.d2e("transfer", "libero", "generate-demos", "--suite", "libero_object", "--tasks", 0, "--per-task",
+                   b.libero_demos, "--image-size", 64, "--out", "libero/demos", "--json", capture=True), "expert demos")
     evals, runs = {}, {}
     for arm, extra in (("scratch", []), ("pretrained", ["--pretrained", "pretrain"])):
         demo.d2e("transfer", "libero", "finetune", "libero/demos/libero_object", "--out", f"libero/runs/{arm}",
                  "--set", f"max_steps={b.libero_steps}", "--quiet", "--restart", *extra)
-        demo.d2e("transfer", "libero", "eval", "--model", f"libero/runs/{arm}", "--suite", "libero_object",
-                 "--tasks", 0, "--init-states", b.libero_episodes, "--workers", 1, "--videos", 1, "--out",
-                 f"libero/eval/{arm}", "--json")
+        _said(demo.d2e("transfer", "libero", "eval", "--model", f"libero/runs/{arm}", "--suite", "libero_object",
+                 "--tasks", 0, "--init-states", b.libero_episodes, "--workers", 2, "--videos", 1, "--out",
+                 f"libero/eval/{arm}", "--json", capture=True), arm)
         evals[arm], runs[arm] = f"libero/eval/{arm}", f"libero/runs/{arm}"
     return {"evals": evals, "runs": runs,
             "note": f"libero_object task 0 from its first {b.libero_episodes} fixed init states; {b.libero_demos} "
