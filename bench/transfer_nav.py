@@ -56,6 +56,12 @@ def main() -> None:
             d2e("transfer", "nav", "eval", "--model", str(run), "--env", args.env, "--split", "unseen", "--episodes",
                 str(args.episodes), "--workers", str(args.workers), "--videos", "2", "--out", str(out))
         rows[name] = (json.loads(summary.read_text()), json.loads((out / "results.json").read_text()))
+    chance = work / "eval" / "random"
+    if not (chance / "results.json").exists():
+        d2e("transfer", "nav", "eval", "--policy", "random", "--env", args.env, "--split", "unseen", "--episodes",
+            str(args.episodes), "--workers", str(args.workers), "--out", str(chance))
+    rows["chance (uniform turns/forward, DONE at 1 % a step)"] = (
+        {"seconds": None}, json.loads((chance / "results.json").read_text()))
     expert = json.loads((demos / args.env / "results.json").read_text())["summary"]["overall"]
     print(f"\n## Navigation transfer ({args.env}, {args.demos} demos, {args.steps} steps per arm, "
           f"{args.episodes} unseen layouts)\n")
@@ -63,8 +69,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, (train, res) in rows.items():
         o = res["summary"]["overall"]
+        tuned = "-" if train["seconds"] is None else f"{train['seconds']:.0f}"
         print(f"| {name} | {100 * o['success_rate']:.1f} | {100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f} | "
-              f"{o.get('spl') or 0:.3f} | {train['seconds']:.0f} | {o.get('seconds_per_episode', 0):.2f} |")
+              f"{o.get('spl') or 0:.3f} | {tuned} | {o.get('seconds_per_episode', 0):.2f} |")
     print(f"| expert (privileged planner, demo seeds) | {100 * expert['success_rate']:.1f} | "
           f"{100 * expert['ci95'][0]:.1f}-{100 * expert['ci95'][1]:.1f} | {expert.get('spl') or 0:.3f} | - | - |")
 

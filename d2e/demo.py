@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from capture.demo import run_format_demo, step
+from capture.errors import D2EError
 
 
 @dataclass
@@ -42,10 +43,11 @@ class Budget:
     minutes: float = 1.0  # gameplay per training recording
     test_minutes: float = 0.5
     idm_steps: int = 300
-    pretrain_steps: int = 150
-    nav_demos: int = 40
+    pretrain_steps: int = 120
+    nav_demos: int = 30
     nav_steps: int = 300
     nav_episodes: int = 16
+    nav_max_steps: int = 200  # per evaluation episode; the expert needs about 75
     libero_demos: int = 2
     libero_steps: int = 150
     libero_episodes: int = 2
@@ -54,7 +56,7 @@ class Budget:
     @classmethod
     def quick(cls) -> Budget:
         return cls(minutes=0.1, test_minutes=0.1, idm_steps=8, pretrain_steps=4, nav_demos=3, nav_steps=4,
-                   nav_episodes=2, libero_demos=1, libero_steps=3, libero_episodes=1, max_tokens=256)
+                   nav_episodes=2, nav_max_steps=40, libero_demos=1, libero_steps=3, libero_episodes=1, max_tokens=256)
 
 
 GAMES = [("ale", "--game", "Breakout", "breakout"), ("ale", "--game", "Pong", "pong"),
@@ -88,7 +90,8 @@ class Demo:
         run = subprocess.run([sys.executable, "-m", "d2e.cli", *map(str, args)], text=True, cwd=self.out,
                              stdout=subprocess.PIPE if capture else None)
         if run.returncode:
-            raise RuntimeError(f"'{shown}' failed with exit code {run.returncode}")
+            raise D2EError(f"'{shown}' failed with exit code {run.returncode} (its message is above)", path=self.out,
+                           fix=f"fix what it says, then rerun 'd2e demo --out {self.out}': finished stages are kept")
         return run.stdout if capture else ""
 
     def stage(self, name: str, title: str, number: int, total: int, work) -> dict[str, Any]:
@@ -149,7 +152,7 @@ def _games(demo: Demo) -> dict[str, Any]:
 def _idm(demo: Demo) -> dict[str, Any]:
     b = demo.budget
     demo.d2e("idm", "train", "games/train", "--out", "idm", "--set", f"max_steps={b.idm_steps}", "--set",
-             f"max_tokens={b.max_tokens}", "--quiet", "--restart")
+             f"max_tokens={b.max_tokens}", "--restart")
     demo.d2e("idm", "eval", "--model", "idm", "games/test", "--out", "idm/eval.json", "--markdown", "idm/eval.md")
     result = json.loads((demo.out / "idm" / "eval.json").read_text())
     tests = sorted((demo.out / "games" / "test").glob("breakout*.mcap"))
@@ -163,8 +166,8 @@ def _label(demo: Demo) -> dict[str, Any]:
     for rec in sorted((demo.out / "games" / "test").glob("*.mcap")):
         demo.d2e("export-web", f"games/test/{rec.name}", "-o", f"web/{rec.stem}.mp4", "--width", "320",
                  "--bitrate", "400000", "--force")
-    summary = json.loads(demo.d2e("label", "web", "--model", "idm", "--out", "labels", "--json", "--quiet",
-                                  "--replace", capture=True))
+    summary = json.loads(demo.d2e("label", "web", "--model", "idm", "--out", "labels", "--json", "--replace",
+                                  capture=True))
     truths = [f"web/{p.name}" for p in sorted((demo.out / "web").glob("*.truth.mcap"))]
     scores = json.loads(demo.d2e("idm", "eval", "--labels", "labels", *truths, "--json", capture=True))
     per_game = scores["per_game"]["pseudo_labels"]
@@ -180,9 +183,22 @@ def _label(demo: Demo) -> dict[str, Any]:
 def _pretrain(demo: Demo) -> dict[str, Any]:
     b = demo.budget
     demo.d2e("pretrain", "games/train", "--pseudo", "labels", "--pseudo-weight", "0.3", "--out", "pretrain",
-             "--set", f"max_steps={b.pretrain_steps}", "--set", f"max_tokens={b.max_tokens}", "--quiet", "--restart")
+             "--set", f"max_steps={b.pretrain_steps}", "--set", f"max_tokens={b.max_tokens}", "--restart")
     summary = json.loads((demo.out / "pretrain" / "train_summary.json").read_text())
     return {"runs": {"ground truth + pseudo-labels": summary}, "paths": {"ground truth + pseudo-labels": "pretrain"}}
+
+
+# Where a stage's ceiling (the privileged expert's demos) and chance (a random policy) are written.
+EXPERT = {"nav": "nav/demos/goal-object/results.json", "libero": "libero/demos/libero_object/results.json"}
+CHANCE = {"nav": "nav/eval/random"}
+
+
+def reference(out: Path, sim: str, which: dict[str, str]) -> dict[str, Any] | None:
+    """The overall results of a simulator's expert or chance run in a demo folder (None when it was not run)."""
+    path = out / which[sim] if sim in which else None
+    if path is not None and path.is_dir():
+        path = path / "results.json"
+    return json.loads(path.read_text())["summary"]["overall"] if path is not None and path.exists() else None
 
 
 def _said(output: str, what: str) -> None:
@@ -203,15 +219,19 @@ def _nav(demo: Demo) -> dict[str, Any]:
     evals, runs = {}, {}
     for arm, extra in (("scratch", []), ("pretrained", ["--pretrained", "pretrain"])):
         demo.d2e("transfer", "nav", "finetune", "nav/demos/goal-object", "--out", f"nav/runs/{arm}", "--set",
-                 f"max_steps={b.nav_steps}", "--quiet", "--restart", *extra)
+                 f"max_steps={b.nav_steps}", "--restart", *extra)
         _said(demo.d2e("transfer", "nav", "eval", "--model", f"nav/runs/{arm}", "--env", "goal-object", "--split",
                  "unseen", "--episodes", b.nav_episodes, "--workers", 2, "--videos", 1, "--out", f"nav/eval/{arm}",
-                 "--json", *(["--max-steps", "40"] if demo.state["mode"] == "quick" else []), capture=True), arm)
+                 "--json", "--max-steps", b.nav_max_steps, capture=True), arm)
         evals[arm], runs[arm] = f"nav/eval/{arm}", f"nav/runs/{arm}"
-    expert = json.loads((demo.out / "nav" / "demos" / "goal-object" / "results.json").read_text())
-    return {"evals": evals, "runs": runs, "expert": expert["summary"]["overall"],
-            "note": f"Goal-object navigation on {b.nav_episodes} layouts no demo used; {b.nav_demos} expert demos, "
-                    f"{b.nav_steps} fine-tuning steps per arm (bench/transfer_nav.py runs the full comparison)."}
+    _said(demo.d2e("transfer", "nav", "eval", "--policy", "random", "--env", "goal-object", "--split", "unseen",
+                   "--episodes", b.nav_episodes, "--workers", 2, "--out", CHANCE["nav"], "--max-steps", b.nav_max_steps,
+                   "--json", capture=True),
+          "chance (random turns and moves)")
+    return {"evals": evals, "runs": runs,
+            "note": f"Goal-object navigation on {b.nav_episodes} layouts no demo used, at most {b.nav_max_steps} steps "
+                    f"each (the expert needs about 75); {b.nav_demos} expert demos, {b.nav_steps} fine-tuning steps "
+                    "per arm (bench/transfer_nav.py runs the full comparison)."}
 
 
 def _libero(demo: Demo) -> dict[str, Any]:
@@ -224,7 +244,7 @@ def _libero(demo: Demo) -> dict[str, Any]:
     evals, runs = {}, {}
     for arm, extra in (("scratch", []), ("pretrained", ["--pretrained", "pretrain"])):
         demo.d2e("transfer", "libero", "finetune", "libero/demos/libero_object", "--out", f"libero/runs/{arm}",
-                 "--set", f"max_steps={b.libero_steps}", "--quiet", "--restart", *extra)
+                 "--set", f"max_steps={b.libero_steps}", "--restart", *extra)
         _said(demo.d2e("transfer", "libero", "eval", "--model", f"libero/runs/{arm}", "--suite", "libero_object",
                  "--tasks", 0, "--init-states", b.libero_episodes, "--workers", 2, "--videos", 1, "--out",
                  f"libero/eval/{arm}", "--json", capture=True), arm)
@@ -267,12 +287,15 @@ def summary_lines(state: dict[str, Any], out: Path) -> list[dict[str, Any]]:
                       "reading": "the same model through d2e label, after re-encoding"})
     for sim, label in (("nav", "navigation success"), ("libero", "LIBERO success")):
         st = stages.get(sim, {})
+        expert, chance = reference(out, sim, EXPERT), reference(out, sim, CHANCE)
         for arm, folder in st.get("evals", {}).items():
             res = json.loads((out / folder / "results.json").read_text())["summary"]["overall"]
-            lines.append({"what": f"{label}, {arm}", "value": res["success_rate"], "chance": "-",
-                          "ceiling": (st.get("expert") or {}).get("success_rate", "-"),
+            lines.append({"what": f"{label}, {arm}", "value": res["success_rate"],
+                          "chance": chance["success_rate"] if chance else "-",
+                          "ceiling": expert["success_rate"] if expert else "-",
                           "reading": f"{res['episodes']} episodes, 95 % CI {100 * res['ci95'][0]:.0f}-"
-                                     f"{100 * res['ci95'][1]:.0f} %; ceiling: the privileged expert"})
+                                     f"{100 * res['ci95'][1]:.0f} %; ceiling: the privileged expert"
+                                     + ("; chance: a random policy" if chance else "")})
     return lines
 
 
@@ -294,7 +317,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for number, (name, title, work) in enumerate(stages, start=1):
         demo.stage(name, title, number, len(stages) + 1, work)
     demo.state["summary"] = summary_lines(demo.state, demo.out)
-    demo.state["seconds"] = demo.state.get("seconds", 0) + time.perf_counter() - demo.t0
+    # the work of every stage, whichever run did it (a resumed run adds only what it did)
+    demo.state["seconds"] = sum(stage.get("seconds", 0) for stage in demo.state["stages"].values())
     demo.state["configs"] = {name: json.loads((demo.out / path).read_text()) for name, path in
                              (("IDM", "idm/config.json"), ("IDM data", "idm/data.json"),
                               ("pretraining", "pretrain/config.json")) if (demo.out / path).exists()}
@@ -310,7 +334,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         extras = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in
                            (("chance", line["chance"]), ("ceiling", line["ceiling"])) if v not in ("-", None))
         print(f"  {line['what']}: {shown}" + (f" ({extras})" if extras else "") + f"  - {line['reading']}")
-    print(f"\nd2e demo finished in {demo.state['seconds'] / 60:.1f} min; open {report}")
+    print(f"\nd2e demo finished in {(time.perf_counter() - demo.t0) / 60:.1f} min (the stages took "
+          f"{demo.state['seconds'] / 60:.1f} min in all); open {report}")
     return 0
 
 

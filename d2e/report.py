@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from capture.errors import D2EError
+from d2e.demo import CHANCE, EXPERT, reference
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1080px;margin:2em auto;padding:0 1em;color:#1d1d1f}
@@ -248,7 +249,7 @@ def _pretrain(run: Path, stage: dict[str, Any]) -> str:
                                                 "val event-type acc."], rows), curves)
 
 
-def _transfer(title: str):
+def _transfer(sim: str, title: str):
     def render_transfer(run: Path, stage: dict[str, Any]) -> str:
         rows, gifs = [], []
         for arm, folder in stage.get("evals", {}).items():
@@ -258,10 +259,11 @@ def _transfer(title: str):
                          res.get("seconds_per_episode")])
             gifs += [f"<figure>{gif(v)}<figcaption>{html.escape(arm)}: {html.escape(v.stem)}</figcaption></figure>"
                      for v in sorted((run / folder / "videos").glob("*.mp4"))[:2]]
-        expert = stage.get("expert")
-        if expert:
-            rows.append(["expert (privileged, demos)", expert["episodes"], f"{100 * expert['success_rate']:.1f} %",
-                         f"{100 * expert['ci95'][0]:.1f}-{100 * expert['ci95'][1]:.1f} %", expert.get("spl"), "-"])
+        for who, which in (("chance (random policy)", CHANCE), ("expert (privileged, demos)", EXPERT)):
+            ref = reference(run, sim, which)
+            if ref:
+                rows.append([who, ref["episodes"], f"{100 * ref['success_rate']:.1f} %",
+                             f"{100 * ref['ci95'][0]:.1f}-{100 * ref['ci95'][1]:.1f} %", ref.get("spl"), "-"])
         note = f"<p class='note'>{html.escape(stage.get('note', ''))}</p>"
         return _section(title, note, _table(["policy", "episodes", "success", "95 % CI", "SPL", "s/episode"], rows),
                         *(training_curves(run / p, f"fine-tuning: {arm}") for arm, p in stage.get("runs", {}).items()),
@@ -270,7 +272,8 @@ def _transfer(title: str):
 
 
 RENDERERS = {"games": _dataset, "idm": _idm, "label": _labels, "pretrain": _pretrain,
-             "nav": _transfer("Navigation transfer (MiniWorld)"), "libero": _transfer("LIBERO transfer")}
+             "nav": _transfer("nav", "Navigation transfer (MiniWorld)"),
+             "libero": _transfer("libero", "LIBERO transfer")}
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -282,7 +285,27 @@ def write_report(run_dir: str | Path) -> Path:
     return out
 
 
+def markdown(run_dir: str | Path) -> str:
+    """The summary as a Markdown table (what the README's Results section is made from), from ``demo.json``."""
+    path = Path(run_dir) / "demo.json"
+    if not path.exists():
+        raise D2EError("no demo.json", path=run_dir, fix="pass the --out folder of a 'd2e demo' run")
+    demo = json.loads(path.read_text())
+    if not demo.get("summary"):
+        raise D2EError("the demo has not finished (no summary in demo.json)", path=path,
+                       fix=f"rerun 'd2e demo --out {run_dir}' to finish it")
+    lines = [f"`d2e demo` ({demo.get('mode', 'default')} budget), {demo.get('seconds', 0) / 60:.1f} min on "
+             f"{demo.get('machine', 'an unknown machine')}, {demo.get('started', '')[:10]}:", "",
+             "| result | value | chance | ceiling | what it means |", "|---|---|---|---|---|"]
+    lines += [f"| {r['what']} | {_fmt(r['value'])} | {_fmt(r.get('chance'))} | {_fmt(r.get('ceiling'))} | "
+              f"{r.get('reading', '')} |" for r in demo["summary"]]
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown(args.run_dir))
+        return 0
     print(f"wrote {write_report(args.run_dir)}")
     return 0
 
@@ -291,5 +314,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     p = sub.add_parser(name, help=help_text, description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="the --out folder of a 'd2e demo' run")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the summary as a Markdown table instead of writing report.html (the README's Results)")
     p.set_defaults(func=cmd_report)
     return p

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# the module's first test also runs the quick demo (about 4 minutes alone on 2 cores; longer on a busy machine)
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -19,7 +22,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("ale_py")
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run([sys.executable, "-m", "d2e.cli", "demo", "--quick", "--out", str(out)],
-                         capture_output=True, text=True, timeout=1500)
+                         capture_output=True, text=True, timeout=1700)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "d2e demo finished" in run.stdout
     for noise in ("GPU available", "litlogger", "Tip:"):
@@ -49,6 +52,21 @@ def test_report_numbers_are_the_json_results(demo_run: Path) -> None:
             assert f"{line['value']:.3f}" in page, line["what"]
     for command in state["stages"]["idm"]["commands"]:
         assert command.replace("<", "&lt;") in page
+    # the README's Results table: the same summary, with the chance and ceiling of each transfer result
+    table = subprocess.run([sys.executable, "-m", "d2e.cli", "report", str(demo_run), "--markdown"],
+                           capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr
+    rows = [r for r in table.stdout.splitlines() if r.startswith("| ") and not r.startswith("| result")]
+    assert len(rows) == len(state["summary"])
+    for row, line in zip(rows, state["summary"]):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] == line["what"]
+        if isinstance(line["value"], float):
+            assert cells[1] == f"{line['value']:.3f}"
+    nav = [line for line in state["summary"] if line["what"].startswith("navigation")]
+    assert nav and all(isinstance(line["chance"], float) and line["ceiling"] == 1.0 for line in nav)
+    libero = [line for line in state["summary"] if line["what"].startswith("LIBERO")]
+    assert libero and all(isinstance(line["ceiling"], float) for line in libero)
 
 
 def test_the_report_renders_in_headless_chromium(demo_run: Path, tmp_path: Path) -> None:
