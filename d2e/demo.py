@@ -131,7 +131,7 @@ def _games(demo: Demo) -> dict[str, Any]:
     rows = []
     for split in ("train", "test"):
         for _e, _f, _g, name in GAMES:
-            recs = sorted((demo.out / "games" / split).glob(f"{name}*.mcap"))
+            recs = sorted((demo.out / "games" / split).glob(f"*{name}-s*.mcap"))  # e.g. doom-health_gathering-s1
             seconds = events = raw = size = 0.0
             for rec in recs:
                 with RecordingReader(rec) as r:

@@ -34,6 +34,7 @@ def test_every_stage_ran_and_a_rerun_skips_them(demo_run: Path) -> None:
     state = json.loads((demo_run / "demo.json").read_text())
     assert {"format", "games", "idm", "label", "pretrain", "nav", "libero"} <= set(state["stages"])
     assert all(s.get("commands") is not None for s in state["stages"].values())
+    assert all(row["recordings"] > 0 and row["seconds"] > 0 for row in state["stages"]["games"]["recordings"])
     again = subprocess.run([sys.executable, "-m", "d2e.cli", "demo", "--quick", "--out", str(demo_run)],
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
