@@ -188,17 +188,15 @@ def _pretrain(demo: Demo) -> dict[str, Any]:
     return {"runs": {"ground truth + pseudo-labels": summary}, "paths": {"ground truth + pseudo-labels": "pretrain"}}
 
 
-# Where a stage's ceiling (the privileged expert's demos) and chance (a random policy) are written.
-EXPERT = {"nav": "nav/demos/goal-object/results.json", "libero": "libero/demos/libero_object/results.json"}
+# The folders of a simulator's ceiling (the privileged expert's demos) and chance (a random policy) in a demo run.
+EXPERT = {"nav": "nav/demos/goal-object", "libero": "libero/demos/libero_object"}
 CHANCE = {"nav": "nav/eval/random"}
 
 
 def reference(out: Path, sim: str, which: dict[str, str]) -> dict[str, Any] | None:
     """The overall results of a simulator's expert or chance run in a demo folder (None when it was not run)."""
-    path = out / which[sim] if sim in which else None
-    if path is not None and path.is_dir():
-        path = path / "results.json"
-    return json.loads(path.read_text())["summary"]["overall"] if path is not None and path.exists() else None
+    path = out / which.get(sim, "-") / "results.json"
+    return json.loads(path.read_text())["summary"]["overall"] if sim in which and path.exists() else None
 
 
 def _said(output: str, what: str) -> None:
