@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from transfer.evaluate import overall_result
+
 SUITES = ["libero_object", "libero_spatial", "libero_goal", "libero_10"]
 
 
@@ -54,7 +56,7 @@ def main() -> None:
         if not (demos / suite / "results.json").exists():
             d2e("transfer", "libero", "generate-demos", "--suite", suite, "--per-task", str(args.demos), "--image-size",
                 str(args.image_size), "--out", str(demos), "--workers", str(args.workers))
-        expert = json.loads((demos / suite / "results.json").read_text())["summary"]["overall"]
+        expert = overall_result(demos / suite)
         for name, trunk in arms.items():
             if name != "scratch" and not trunk:
                 continue
@@ -69,19 +71,23 @@ def main() -> None:
                 d2e("transfer", "libero", "eval", "--model", str(run), "--suite", suite, "--init-states",
                     str(args.init_states), "--workers", str(args.workers), "--videos", "2", "--out", str(out))
             train = json.loads(summary.read_text())
-            res = json.loads((out / "results.json").read_text())["summary"]["overall"]
+            res = overall_result(out)
             print_rows.append((suite, name, res, train))
         print_rows.append((suite, "expert (privileged, fresh placements)", expert, None))
     print(f"\n## LIBERO transfer ({args.demos} demos per task, {args.steps} fine-tuning steps per arm, "
           f"{args.init_states} fixed init states per task)\n")
-    print("| suite | policy | episodes | success % | 95 % CI | fine-tune s | s/episode |")
-    print("|---|---|---|---|---|---|---|")
+    print("| suite | policy | episodes | success % | 95 % CI | val L1 (held-out demos) | fine-tune s | s/episode |")
+    print("|---|---|---|---|---|---|---|---|")
     for suite, name, res, train in print_rows:
-        print(f"| {suite} | {name} | {res['episodes']} | {100 * res['success_rate']:.1f} | "
-              f"{100 * res['ci95'][0]:.1f}-{100 * res['ci95'][1]:.1f} | "
-              f"{train['seconds']:.0f} | {res.get('seconds_per_episode', 0):.1f} |" if train else
-              f"| {suite} | {name} | {res['episodes']} | {100 * res['success_rate']:.1f} | "
-              f"{100 * res['ci95'][0]:.1f}-{100 * res['ci95'][1]:.1f} | - | - |")
+        row = (f"| {suite} | {name} | {res['episodes']} | {100 * res['success_rate']:.1f} | "
+               f"{100 * res['ci95'][0]:.1f}-{100 * res['ci95'][1]:.1f} | ")
+        if train:
+            val = train["metrics"].get("val/loss")
+            row += (f"{'-' if val is None else f'{val:.3f}'} | {train['seconds']:.0f} | "
+                    f"{res.get('seconds_per_episode', 0):.1f} |")
+        else:
+            row += "- | - | - |"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from transfer.evaluate import overall_result
+
 
 def d2e(*args: str) -> None:
     print("$ d2e " + " ".join(args), file=sys.stderr, flush=True)
@@ -62,7 +64,7 @@ def main() -> None:
             str(args.episodes), "--workers", str(args.workers), "--out", str(chance))
     rows["chance (uniform turns/forward, DONE at 1 % a step)"] = (
         {"seconds": None}, json.loads((chance / "results.json").read_text()))
-    expert = json.loads((demos / args.env / "results.json").read_text())["summary"]["overall"]
+    expert = overall_result(demos / args.env)
     print(f"\n## Navigation transfer ({args.env}, {args.demos} demos, {args.steps} steps per arm, "
           f"{args.episodes} unseen layouts)\n")
     print("| arm | success % | 95 % CI | SPL | fine-tune s | eval s/episode |")

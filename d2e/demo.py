@@ -34,6 +34,7 @@ from typing import Any
 
 from capture.demo import run_format_demo, step
 from capture.errors import D2EError
+from transfer.evaluate import overall_result
 
 
 @dataclass
@@ -195,8 +196,7 @@ CHANCE = {"nav": "nav/eval/random"}
 
 def reference(out: Path, sim: str, which: dict[str, str]) -> dict[str, Any] | None:
     """The overall results of a simulator's expert or chance run in a demo folder (None when it was not run)."""
-    path = out / which.get(sim, "-") / "results.json"
-    return json.loads(path.read_text())["summary"]["overall"] if sim in which and path.exists() else None
+    return overall_result(out / which[sim]) if sim in which else None
 
 
 def _said(output: str, what: str) -> None:
@@ -287,7 +287,7 @@ def summary_lines(state: dict[str, Any], out: Path) -> list[dict[str, Any]]:
         st = stages.get(sim, {})
         expert, chance = reference(out, sim, EXPERT), reference(out, sim, CHANCE)
         for arm, folder in st.get("evals", {}).items():
-            res = json.loads((out / folder / "results.json").read_text())["summary"]["overall"]
+            res = overall_result(out / folder)
             lines.append({"what": f"{label}, {arm}", "value": res["success_rate"],
                           "chance": chance["success_rate"] if chance else "-",
                           "ceiling": expert["success_rate"] if expert else "-",

@@ -22,6 +22,7 @@ import numpy as np
 
 from capture.errors import D2EError
 from d2e.demo import CHANCE, EXPERT, reference
+from transfer.evaluate import overall_result
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1080px;margin:2em auto;padding:0 1em;color:#1d1d1f}
@@ -253,7 +254,7 @@ def _transfer(sim: str, title: str):
     def render_transfer(run: Path, stage: dict[str, Any]) -> str:
         rows, gifs = [], []
         for arm, folder in stage.get("evals", {}).items():
-            res = json.loads((run / folder / "results.json").read_text())["summary"]["overall"]
+            res = overall_result(run / folder)
             rows.append([arm, res["episodes"], f"{100 * res['success_rate']:.1f} %",
                          f"{100 * res['ci95'][0]:.1f}-{100 * res['ci95'][1]:.1f} %", res.get("spl"),
                          res.get("seconds_per_episode")])

@@ -42,6 +42,7 @@ ATARI_CEILING = {"pong": 0.32, "ms_pacman": 0.19, "breakout": 0.61, "space_invad
 HEADLINE = ["press_f1", "of_oracle", "x_chance", "per_key_f1", "keyboard_accuracy", "button_accuracy", "pearson_x",
             "pearson_y", "scale_ratio", "vpt_key_accuracy", "tick_exact_accuracy"]
 ORACLE, CHANCE = "oracle", "random_at_rate"  # the ceiling and the chance level every press F1 is read against
+CHANCE_DRAWS = 10  # chance is the mean of this many seeded random-at-rate draws (one draw swings by hundredths)
 
 
 @dataclass
@@ -92,12 +93,26 @@ def fit_baselines(train: list[RecordingFrames], vks: list[int]) -> tuple[Majorit
     return majority, flow
 
 
-def game_chance(rec: RecordingFrames) -> tuple[list[Any], list[Any]]:
-    """The game's own chance levels: random presses of its keys at their true rate and hold lengths in this
-    recording, and every one of its keys held the whole time (keys of other games would only lower them)."""
+def game_chance(rec: RecordingFrames, draws: int = CHANCE_DRAWS) -> tuple[list[list[Any]], list[Any]]:
+    """The game's own chance levels: ``draws`` seeded draws of random presses of its keys at their true rate
+    and hold lengths in this recording, and every one of its keys held the whole time (keys of other games
+    would only lower them)."""
     keys = sorted({e.vk for e in rec.truth if isinstance(e, KeyboardEvent)})
-    chance = RandomAtRate().fit([rec.truth], len(rec.times) / TICKS_PER_SECOND, keys).predict(rec.times)
-    return chance, AlwaysHeld().fit(keys).predict(rec.times)
+    rate = RandomAtRate().fit([rec.truth], len(rec.times) / TICKS_PER_SECOND, keys)
+    chances = []
+    for seed in range(draws):
+        rate.seed = seed
+        chances.append(rate.predict(rec.times))
+    return chances, AlwaysHeld().fit(keys).predict(rec.times)
+
+
+def chance_scores(draws: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """The mean of each metric over the chance draws, and ``press_f1_sd``: how far one draw strays from it
+    (a model within a standard deviation or two of chance reads nothing)."""
+    out = aggregate(draws)
+    f1 = [d["press_f1"] for d in draws if d.get("press_f1") is not None]
+    out["press_f1_sd"] = float(np.std(f1)) if len(f1) > 1 else None
+    return out
 
 
 def oracle(rec: RecordingFrames) -> list[Any] | None:
@@ -163,7 +178,9 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
         if baselines:
             preds["nothing"] = predict_nothing(rec.times)
             preds["majority"] = majority.predict(rec.times)
-            preds[CHANCE], preds["always_held"] = game_chance(rec)
+            chances, preds["always_held"] = game_chance(rec)
+            row[CHANCE] = chance_scores([score(rec, c, vks) for c in chances])
+            methods[CHANCE][rec.entry.game].append(row[CHANCE])
             preds["optical_flow"] = flow.predict(frame_shifts(list(rec.frames)), rec.times)
             ceiling = oracle(rec)
             if ceiling is not None:
@@ -246,8 +263,12 @@ def render_markdown(result: dict[str, Any], metrics: list[str] | None = None) ->
     for game, facts in result["games"].items():
         tag = "seen" if facts["seen"] else "held out"
         ceiling = f", Atari ceiling (exact action) {facts['ceiling']:.2f}" if facts.get("ceiling") else ""
-        lines += [f"### {game} ({tag}{ceiling})", "", "| method | " + " | ".join(metrics) + " |",
-                  "|---|" + "---|" * len(metrics)]
+        chance = result["per_game"].get(CHANCE, {}).get(game, {})
+        lines += [f"### {game} ({tag}{ceiling})", ""]
+        if chance.get("press_f1") is not None and chance.get("press_f1_sd") is not None:
+            lines += [f"Chance ({CHANCE}): press F1 {chance['press_f1']:.3f}, standard deviation "
+                      f"{chance['press_f1_sd']:.3f} over {CHANCE_DRAWS} draws.", ""]
+        lines += ["| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
         for method, by_game in result["per_game"].items():
             if game in by_game:
                 lines.append(f"| {method} | " + " | ".join(_fmt(by_game[game].get(m)) for m in metrics) + " |")

@@ -371,6 +371,13 @@ def write_results(out_dir: str | Path, results: Sequence[EpisodeResult], *, meta
     return doc
 
 
+def overall_result(folder: str | Path) -> dict[str, Any] | None:
+    """The overall row (episodes, successes, success rate, 95 % CI, ...) of the results an ``eval`` or
+    ``generate-demos`` wrote in ``folder``; None when it holds none (yet)."""
+    path = Path(folder) / RESULTS_JSON
+    return json.loads(path.read_text())["summary"]["overall"] if path.exists() else None
+
+
 def check_same_run(out_dir: str | Path, meta: dict[str, Any]) -> None:
     """Record ``meta`` in a new ``out_dir``; in a used one, refuse a different ``meta`` (resuming would mix runs)."""
     path = Path(out_dir) / META_FILE

@@ -2,7 +2,8 @@
 
 It keeps the last ``history`` frames of each camera, asks the model for a chunk of actions and executes the
 first ``execute`` of them open loop before looking again (continuous actions), or takes the likeliest of the
-discrete actions at every step (navigation). Built inside each evaluation worker from the run folder alone.
+discrete actions at every step (navigation). It reads only the frames a decision will see, so an env that
+renders on demand (LIBERO) skips the others. Built inside each evaluation worker from the run folder alone.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class LearnedPolicy:
     def act(self, obs: dict[str, np.ndarray]) -> Any:
         import torch
 
-        images = np.stack([resize(obs[c], self.cfg.image_size) for c in self.cfg.cameras])
-        self.frames.append(images)
+        if len(self.queue) < self.cfg.history:  # one of the frames the next decision sees: only these are read,
+            # so an env that renders on demand skips the rest (2 of every 4 with history 2, execute 4)
+            self.frames.append(np.stack([resize(obs[c], self.cfg.image_size) for c in self.cfg.cameras]))
         if self.queue:
             return self.queue.popleft()
         while len(self.frames) < self.cfg.history:  # the first frame stands in for the ones before it

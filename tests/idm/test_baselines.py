@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from capture.schema import KeyboardEvent
 from idm.baselines import AlwaysHeld, MajorityBaseline, RandomAtRate
@@ -60,3 +61,22 @@ def test_random_at_rate_is_near_chance_against_unrelated_truth() -> None:
     frames = list(range(0, 120_000_000_000, 50_000_000))
     f1 = evaluate_events(truth, chance.predict(frames), Window(0, 120_000_000_000))["press_f1"]
     assert 0.1 < f1 < 0.35  # 2 presses/s each side, +-50 ms: about 2 * 0.1 s * 2 /s = 0.2 of presses collide
+
+
+def test_chance_is_the_mean_of_seeded_draws_with_its_spread() -> None:
+    """One random draw swings press F1 by hundredths, which decided 'below chance' on held-out games; chance
+    is the mean of several draws, reported with their standard deviation."""
+    from idm.evaluate import CHANCE_DRAWS, RecordingFrames, chance_scores, game_chance, score
+
+    rng = np.random.default_rng(3)
+    truth = _taps(LEFT, sorted(rng.uniform(0, 60, 60).tolist()), 0.1)
+    frames = list(range(0, 60_000_000_000, 50_000_000))
+    rec = RecordingFrames(None, frames, np.zeros((0,), np.uint8), truth)  # type: ignore[arg-type]
+    draws, always = game_chance(rec)
+    assert len(draws) == CHANCE_DRAWS and len({tuple(e.t_ns for e in d) for d in draws}) == CHANCE_DRAWS
+    assert {e.vk for e in always} == {LEFT}
+    scores = [score(rec, d, [LEFT]) for d in draws]
+    chance = chance_scores(scores)
+    f1 = [s["press_f1"] for s in scores]
+    assert chance["press_f1"] == pytest.approx(np.mean(f1)) and chance["press_f1_sd"] == pytest.approx(np.std(f1))
+    assert 0 < chance["press_f1_sd"] < chance["press_f1"]

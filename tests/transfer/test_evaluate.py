@@ -11,6 +11,7 @@ from capture.errors import D2EError
 from transfer.evaluate import (
     EPISODES_FILE,
     evaluate,
+    overall_result,
     read_finished,
     run_episodes,
     summarize,
@@ -100,6 +101,7 @@ def test_run_summarize_and_write(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["meta"] == {"policy": "walker"}
     md = (tmp_path / "results.md").read_text()
     assert "| corridor | 4 | 100.0 |" in md and "**overall**" in md
+    assert overall_result(tmp_path) == summary["overall"] and overall_result(tmp_path / "none") is None
 
 
 def test_rerun_skips_finished_episodes_and_survives_a_torn_line(tmp_path):

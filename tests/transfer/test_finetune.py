@@ -50,6 +50,45 @@ def test_policy_shapes_and_losses() -> None:
     assert torch.isfinite(loss) and 0 <= metrics["action_acc"] <= 1
 
 
+def test_a_chunked_policy_reads_only_the_frames_its_decisions_see(tmp_path: Path) -> None:
+    """Executing 4 actions of each chunk with 2 frames of history, the policy reads the images of steps
+    0, 3, 4, 7, 8, ...: an env that renders on demand (LIBERO) renders half the frames."""
+    from collections.abc import Mapping
+
+    from core.config import DataConfig
+    from transfer.learned import LearnedPolicy
+
+    cfg = TransferConfig(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, image_size=16, words=["pick"])
+    run = RunFolder(tmp_path)
+    run.save_configs(cfg, DataConfig(frames=cfg.history, image_size=cfg.image_size, tau_ms=0))
+    run.save_weights(TransferPolicy(cfg))
+    reads: list[int] = []
+
+    class Observation(Mapping):
+        def __init__(self, step: int):
+            self.step = step
+
+        def __getitem__(self, key: str) -> np.ndarray:
+            if key == "state":
+                return np.zeros(8, np.float32)
+            reads.append(self.step)
+            return np.full((16, 16, 3), self.step, np.uint8)
+
+        def __iter__(self):
+            return iter([*cfg.cameras, "state"])
+
+        def __len__(self) -> int:
+            return len(cfg.cameras) + 1
+
+    policy = LearnedPolicy(tmp_path)
+    policy.reset("pick")
+    for step in range(12):
+        assert np.asarray(policy.act(Observation(step))).shape == (7,)
+        if step == 8:
+            assert [frame[0, 0, 0, 0] for frame in policy.frames] == [7, 8]  # what the decision at 8 saw
+    assert sorted(set(reads)) == [0, 3, 4, 7, 8, 11]
+
+
 @pytest.fixture(scope="module")
 def nav_demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("nav")

@@ -96,9 +96,10 @@ def test_a_short_rendered_episode_smoke():
             obs, done, info = env.step(np.array([0, 0, 0.3, 0, 0, 0, -1.0]))
         assert not done and info == {"success": False}
         assert set(obs) == {"agentview_rgb", "eye_in_hand_rgb", "state"}
-        for camera, key in (CAMERAS[c] for c in env.cameras):
+        for camera in env.cameras:
+            key = CAMERAS[camera][1]
             assert obs[key].shape == (128, 128, 3) and obs[key].dtype == np.uint8
-            assert (obs[key] == env.raw_obs[f"{camera}_image"][::-1]).all()
+            assert (obs[key] == env.render(camera)[::-1]).all()
         agent = obs["agentview_rgb"].astype(float)
         saturation = agent.max(axis=2) - agent.min(axis=2)
         # upright, the grey wall is at the top of the agent view and the wooden floor at the bottom
@@ -106,5 +107,38 @@ def test_a_short_rendered_episode_smoke():
         wrist = obs["eye_in_hand_rgb"].astype(float)
         assert wrist[-10:].mean() + 20 < wrist[:10].mean()  # the gripper's dark base along the bottom edge
         assert obs["state"].shape == (8,) and 0.03 < obs["state"][6] < 0.045  # gripper open
+    finally:
+        env.close()
+
+
+@needs_libero
+@pytest.mark.timeout(300)
+def test_images_rendered_on_demand_are_robosuites_own_and_never_stale():
+    """Images are rendered when read (a chunked policy skips most frames): the same pixels robosuite's own
+    camera sensor gives, and an image read after the env stepped on is refused, never a later scene."""
+    from transfer.envs.libero import CAMERAS, LiberoEnv, find_task, init_state_episodes
+
+    env = LiberoEnv(find_task("libero_object/0"), cameras=("agentview", "wrist"), image_size=64)
+    try:
+        env.reset(init_state_episodes(env.task, 1)[0])
+        for camera in env.cameras:  # switch robosuite's sensors back on to compare
+            env.raw.modify_observable(f"{CAMERAS[camera][0]}_image", "enabled", True)
+        # robosuite samples its sensors within a step's physics substeps, the arm still settles: compare on a
+        # still command, to within a grey level on average (the other orientation is ~35 levels off)
+        obs, _, _ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+        for camera in env.cameras:
+            robosuite_image = env.raw_obs[f"{CAMERAS[camera][0]}_image"][::-1].astype(int)
+            assert np.abs(obs[CAMERAS[camera][1]].astype(int) - robosuite_image).mean() < 1.0
+        obs, _, _ = env.step(np.array([0, 0, 0.3, 0, 0, 0, -1.0]))
+        seen = obs["agentview_rgb"]
+        unread, _, _ = env.step(np.array([0, 0, 0.3, 0, 0, 0, -1.0]))
+        assert obs["agentview_rgb"] is seen  # read before the step: kept
+        with pytest.raises(D2EError, match="after the env stepped on"):
+            obs["eye_in_hand_rgb"]
+        env.step(np.zeros(7))
+        with pytest.raises(D2EError, match="after the env stepped on"):
+            unread["agentview_rgb"]
+        with pytest.raises(D2EError, match="renders no"):
+            env.render("frontview")
     finally:
         env.close()

@@ -67,7 +67,7 @@ def _raw_step(env: LiberoEnv) -> dict[str, np.ndarray]:
     """What the official files store about the current step (images in LIBERO's raw orientation)."""
     raw = env.raw_obs
     quat = raw["robot0_eef_quat"]
-    step = {CAMERAS[c][1]: np.asarray(raw[f"{CAMERAS[c][0]}_image"]) for c in env.cameras}
+    step = {CAMERAS[c][1]: env.render(c) for c in env.cameras}
     step.update(ee_pos=raw["robot0_eef_pos"], ee_ori=quat_to_axis_angle(quat),
                 gripper_states=raw["robot0_gripper_qpos"], joint_states=raw["robot0_joint_pos"])
     step["ee_states"] = np.concatenate([step["ee_pos"], step["ee_ori"]])

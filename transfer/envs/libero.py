@@ -5,6 +5,12 @@ Why it is built this way:
 - **Rendering is the cost.** On a CPU a step without cameras runs at tens per second, with two 128 px
   cameras at a handful; so the env renders exactly the cameras the policy uses, at the policy's size, and
   builds no renderer at all when it is asked for none (``cameras=()``: how the scripted expert plans).
+  The offscreen buffer is the image's size without multisampling (robosuite allocates 640x480 with 4x
+  MSAA, whose resolve alone took half of each step on Mesa's CPU renderer: 154 -> 82 ms a step for two
+  64 px cameras), and resets keep the loaded model (robosuite's hard reset rebuilds it, ~2 s a reset);
+  the fixed init states and the seeded placements set the whole scene either way.
+  Images are rendered when a policy reads them (``RenderedOnDemand``), not at every step: a policy that
+  executes 4 actions of each chunk open loop looks at 2 of every 4 frames.
 - **One flip.** LIBERO's renders (and the official HDF5 demos) are upside down (OpenGL's bottom-up rows);
   ``upright`` is the only place that turns them, used both here and when demos are loaded, so a policy
   sees the same orientation in training and in evaluation. It flips rows only, which gives the true camera
@@ -25,7 +31,7 @@ import io
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -193,11 +199,27 @@ class LiberoEnv:
                 camera_names=[CAMERAS[c][0] for c in self.cameras] or ["agentview"],
                 camera_heights=image_size, camera_widths=image_size,
                 # the caller enforces the horizon; robosuite must never end an episode on its own
-                horizon=10_000, ignore_done=True)
+                horizon=10_000, ignore_done=True, hard_reset=False)
+        if render:
+            self._size_offscreen_buffer()
+            for camera in self.cameras:  # rendered on demand instead (``render``)
+                self.raw.modify_observable(f"{CAMERAS[camera][0]}_image", "enabled", False)
+        self.steps = 0  # steps since construction: which step an on-demand observation belongs to
         self._init_states: np.ndarray | None = None
         self._twin: LiberoEnv | None = None
         self.raw_obs: dict[str, Any] = {}
         self.episode: EpisodeSpec | None = None  # the spec of the last reset
+
+    def _size_offscreen_buffer(self) -> None:
+        """The render context rebuilt with a buffer of the image's size and no multisampling."""
+        sim = self.raw.sim
+        context = sim._render_context_offscreen
+        vis = sim.model._model.vis
+        vis.quality.offsamples = 0
+        vis.global_.offwidth = vis.global_.offheight = self.image_size
+        context.gl_ctx.make_current()
+        context.con.free()
+        context._set_mujoco_context_and_buffers()
 
     @property
     def raw(self) -> Any:
@@ -212,6 +234,8 @@ class LiberoEnv:
         np.random.seed(episode.seed % 2**32)
         try:
             with quiet():
+                for robot in self.raw.robots:  # the one state a kept model carries over from the last episode
+                    robot.gripper.current_action[:] = 0
                 self._env.reset()
                 if not fresh:
                     self._env.set_init_state(self._init_state(episode.index))
@@ -221,6 +245,7 @@ class LiberoEnv:
         self.raw.sim.data.qacc_warmstart[:] = 0
         for _ in range(SETTLE_STEPS):
             self.raw_obs = self._env.step(OPEN_GRIPPER)[0]
+        self.steps += 1
         return self.observation()
 
     def _init_state(self, index: int) -> np.ndarray:
@@ -236,15 +261,21 @@ class LiberoEnv:
         if action.shape != (7,):
             raise D2EError(f"LIBERO takes 7-D actions, got shape {action.shape}")
         self.raw_obs = self._env.step(np.clip(action, -1.0, 1.0))[0]
+        self.steps += 1
         success = self.success()
         return self.observation(), success, {"success": success}
 
     def observation(self) -> Obs:
-        """The policy's view of the last step: upright camera images and the proprio state."""
+        """The policy's view of the last step: upright camera images (rendered when read) and the proprio state."""
         raw = self.raw_obs
-        obs = {key: upright(raw[f"{camera}_image"]) for camera, key in (CAMERAS[c] for c in self.cameras)}
-        obs["state"] = proprio_state(raw["robot0_eef_pos"], raw["robot0_eef_quat"], raw["robot0_gripper_qpos"])
-        return obs
+        state = proprio_state(raw["robot0_eef_pos"], raw["robot0_eef_quat"], raw["robot0_gripper_qpos"])
+        return RenderedOnDemand(self, state)  # type: ignore[return-value]
+
+    def render(self, camera: str) -> np.ndarray:
+        """``camera``'s (``agentview``/``wrist``) image of the current step in LIBERO's raw orientation."""
+        if camera not in self.cameras:
+            raise D2EError(f"this env renders no {camera!r} camera", fix=f"build it with cameras={camera!r}")
+        return self.raw.sim.render(camera_name=CAMERAS[camera][0], width=self.image_size, height=self.image_size)
 
     def sim_state(self) -> np.ndarray:
         """The flattened MuJoCo state (time, qpos, qvel), as the ``states`` of LIBERO's demo files."""
@@ -272,6 +303,32 @@ class LiberoEnv:
         if self._env is not None:
             self._env.close()  # frees the EGL context now (at interpreter exit it fails noisily)
             self._env = None
+
+
+class RenderedOnDemand(Mapping[str, np.ndarray]):
+    """One step's observation whose images are rendered (once) when first read, which must be before the
+    env steps again: reading one later raises, rather than showing a later scene."""
+
+    def __init__(self, env: LiberoEnv, state: np.ndarray):
+        self._env, self._step = env, env.steps
+        self._keys = {CAMERAS[c][1]: c for c in env.cameras}
+        self._values: dict[str, np.ndarray] = {"state": state}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._values:
+            if key not in self._keys:
+                raise KeyError(key)
+            if self._env.steps != self._step:
+                raise D2EError(f"the {key} image of a LIBERO observation was read after the env stepped on",
+                               fix="read (or copy) an observation's images before the next step")
+            self._values[key] = upright(self._env.render(self._keys[key]))
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._keys, "state"])
+
+    def __len__(self) -> int:
+        return len(self._keys) + 1
 
 
 def demo_policy_obs(obs: dict[str, np.ndarray], cameras: Sequence[str] = DEFAULT_CAMERAS) -> dict[str, np.ndarray]:
