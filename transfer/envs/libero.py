@@ -6,7 +6,7 @@ Why it is built this way:
   cameras at a handful; so the env renders exactly the cameras the policy uses, at the policy's size, and
   builds no renderer at all when it is asked for none (``cameras=()``: how the scripted expert plans).
   The offscreen buffer is the image's size without multisampling (robosuite allocates 640x480 with 4x
-  MSAA, whose resolve alone took half of each step on Mesa's CPU renderer: 154 -> 82 ms a step for two
+  MSAA, which cost half of each step on Mesa's CPU renderer: 154 -> 82 ms a step for two
   64 px cameras), and resets keep the loaded model (robosuite's hard reset rebuilds it, ~2 s a reset);
   the fixed init states and the seeded placements set the whole scene either way.
   Images are rendered when a policy reads them (``RenderedOnDemand``), not at every step: a policy that
