@@ -211,10 +211,17 @@ class LiberoEnv:
         self.episode: EpisodeSpec | None = None  # the spec of the last reset
 
     def _size_offscreen_buffer(self) -> None:
-        """The render context rebuilt with a buffer of the image's size and no multisampling."""
+        """The render context rebuilt with a buffer of the image's size and no multisampling (half the render time).
+
+        This reaches into robosuite's render context (private names of the robosuite the ``[libero]`` extra
+        pins); where another robosuite lacks them the default window-sized, multisampled buffer stays (slower)."""
         sim = self.raw.sim
-        context = sim._render_context_offscreen
-        vis = sim.model._model.vis
+        context = getattr(sim, "_render_context_offscreen", None)
+        model = getattr(sim.model, "_model", None)
+        if not all(hasattr(obj, name) for obj, name in ((context, "_set_mujoco_context_and_buffers"),
+                                                         (context, "gl_ctx"), (context, "con"), (model, "vis"))):
+            return
+        vis = model.vis
         vis.quality.offsamples = 0
         vis.global_.offwidth = vis.global_.offheight = self.image_size
         context.gl_ctx.make_current()
