@@ -1,5 +1,5 @@
-"""``d2e idm train|eval|label`` (and ``d2e label``, the same as ``d2e idm label``): thin commands over
-``idm.train.train_idm``, ``idm.evaluate`` and ``idm.label``."""
+"""``d2e idm train|calibrate|eval|label`` (and ``d2e label``, the same as ``d2e idm label``): thin commands over
+``idm.train``, ``idm.evaluate`` and ``idm.label``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   d2e idm train data/ --out runs/vpt --kind ticks                     # VPT-style baseline
   d2e idm train data/ --out runs/base --preset base --accelerator gpu --devices 8 --strategy ddp
   d2e idm train data/ --out runs/idm                                  # again: resumes from the last step
+  d2e idm calibrate runs/idm                                          # re-choose its decision thresholds
   d2e idm eval --model runs/idm data/ --markdown results.md
   d2e idm eval --labels labels/ web/*.truth.mcap                      # pseudo-labels vs the kept truth
   d2e idm label videos/ --model runs/idm --out labels/                # the same as: d2e label ...
@@ -31,6 +32,7 @@ LABEL_EXAMPLES = """examples:
   d2e label @list.txt --model runs/idm --out labels/ --ray             # local Ray cluster, 2 workers
   d2e label s3://bucket/gameplay/*.mp4 --model runs/idm --out labels/ --ray --ray-address auto
   d2e label videos/ --model runs/idm --out labels/ --skip-start 30 --skip-end 30 --segment 120
+  d2e label breakout/ --model runs/idm --out labels/ --game breakout  # a training game's own thresholds
 
 A rerun with the same --out skips finished videos and segments; Ctrl-C is safe at any time.
 """
@@ -71,6 +73,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from core.run import RunFolder
+
+    from .train import calibrate_run
+
+    run = RunFolder(args.run)
+    if not run.file("config.json").exists():
+        raise D2EError("not a run folder (no config.json)", path=args.run, fix="pass a folder from 'd2e idm train'")
+    calibrate_run(run)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from capture.storage import expand_inputs
     from core.data.index import find_recordings
@@ -96,7 +110,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     from core.data.frames import discover_videos
 
     from .label import LabelOptions, foreign_outputs, run_local, run_ray, select_shard
-    from .predict import load_labeler, model_info
+    from .predict import calibrated_games, load_labeler, model_info
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
     if args.threads:  # on a shared machine torch's one-thread-per-core default oversubscribes the CPU
@@ -110,22 +124,28 @@ def cmd_label(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     info = model_info(args.model)
+    games = calibrated_games(args.model)
+    if args.game is not None and args.game not in games:
+        raise D2EError(f"the model has no thresholds of its own for game {args.game!r}", path=args.model,
+                       fix=f"use one of {games} or omit --game (a game it never saw gets the pooled thresholds)")
     foreign = foreign_outputs(out, info)
     if foreign and not args.replace:
         raise D2EError(f"{len(foreign)} finished output(s) here were made by another model (e.g. {foreign[0]})",
                        path=out, fix="use a new --out folder, or --replace to relabel them with this model")
     opts = LabelOptions(segment_s=args.segment, skip_start_s=args.skip_start, skip_end_s=args.skip_end,
                         min_motion=args.min_motion, image_size=info["image_size"], aspect=info["aspect"],
-                        copy_video=args.copy_video, owamcap=args.owamcap, min_confidence=args.min_confidence)
+                        copy_video=args.copy_video, owamcap=args.owamcap, min_confidence=args.min_confidence,
+                        game=args.game)
     print(f"labeling {len(videos)} video(s) with {info['model_id']} ({info['kind']}, config {info['config_hash']})"
           f" -> {out}", file=sys.stderr)
     if args.ray:
-        model, device, batch = args.model, args.device, args.batch_size
-        summary = run_ray(videos, out, lambda: load_labeler(model, device=device, batch_size=batch), opts, info,
+        model, device, batch, game = args.model, args.device, args.batch_size, args.game
+        summary = run_ray(videos, out, lambda: load_labeler(model, device=device, batch_size=batch, game=game), opts,
+                          info,
                           address=args.ray_address, num_workers=args.workers,
                           gpus_per_worker=1.0 if args.device.startswith("cuda") else 0.0)
     else:
-        labeler = load_labeler(args.model, device=args.device, batch_size=args.batch_size)
+        labeler = load_labeler(args.model, device=args.device, batch_size=args.batch_size, game=args.game)
         summary = run_local(videos, out, labeler, opts, info, progress=not args.quiet)
     report = {**asdict(summary), "realtime_factor": summary.realtime_factor}
     with atomic_output(out / "run_summary.json", overwrite=True) as tmp:  # private like every output (0600)
@@ -159,6 +179,8 @@ def add_label_arguments(p: argparse.ArgumentParser) -> None:
                         "change visibly (default 5; 0 labels everything)")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="leave out events the model is less sure of (0-1; a key press and its release together)")
+    p.add_argument("--game", help="the videos show this training game: decide at the thresholds calibrated on it "
+                                   "(default: the pooled ones, for games the model never saw)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--threads", type=int, default=0,
@@ -208,6 +230,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help_text: str) -> ar
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
     t.set_defaults(func=cmd_train)
+    c = _verb(verbs, "calibrate", "re-choose a trained run's decision thresholds (pooled and per training game) on "
+                                  "the held-back tail of its training recordings", EXAMPLES)
+    c.add_argument("run", help="run folder from 'd2e idm train'")
+    c.set_defaults(func=cmd_calibrate)
     e = _verb(verbs, "eval", "score a model and the baselines per game", EXAMPLES)
     e.add_argument("data", nargs="+", help="recordings with ground truth")
     e.add_argument("--model", help="run folder from 'd2e idm train' (omit to score only the baselines)")

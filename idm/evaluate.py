@@ -173,7 +173,9 @@ def evaluate(model_dir: str | None, paths: list[str], *, baselines: bool = True,
         preds: dict[str, list[Any]] = {}
         if labeler is not None:
             t0 = time.perf_counter()
-            preds["idm"] = [e for e, _c in labeler(rec.frames, rec.times)]
+            for_game = getattr(labeler, "for_game", None)  # a training game decides at its own thresholds
+            label = for_game(rec.entry.game) if for_game else labeler
+            preds["idm"] = [e for e, _c in label(rec.frames, rec.times)]
             row["label_seconds"] = time.perf_counter() - t0
         if baselines:
             preds["nothing"] = predict_nothing(rec.times)

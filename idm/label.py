@@ -55,6 +55,7 @@ class LabelOptions:
     copy_video: bool = False
     owamcap: bool = False
     min_confidence: float = 0.0  # events the model is less sure of are left out (a press and its release together)
+    game: str | None = None  # the training game whose calibrated thresholds decide (None: the pooled ones)
 
 
 @dataclass

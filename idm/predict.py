@@ -27,8 +27,8 @@ from core.tokens import Grammar, Vocabulary, decode_tokens
 from core.tokens.vocab import BOS, END, KEYBOARD, SCREEN, START
 from core.tokens.vocab import MOUSE as MOUSE_TOKEN
 
+from .calibrate import KEEP_DOWN, thresholds_for
 from .config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig
-from .label import Labeler
 from .model import EventIDM, TickIDM, build_model
 
 
@@ -136,7 +136,9 @@ def key_events(held: np.ndarray, onset: np.ndarray | None, thresholds: dict[str,
 
     With an onset head a press is a peak of the onset probability (timed in the middle of its tick), or a rise of
     the thresholded held state with no onset peak in the next ``ONSET_GAP`` ticks (the onset head missed it), and
-    the key stays down while the held probability stays above its threshold; a peak while the key is down is a
+    the key stays down while the held probability stays above its keep-down threshold (``KEEP_DOWN``, at most the
+    held one: a key can stay down on weaker evidence than a rise needs to count as a press; default: the held
+    one); a peak while the key is down is a
     release and a new press. Without an onset head, presses and releases are the changes of the thresholded held
     state (VPT's reading). Measured on the IDM benchmark's test recordings with thresholds chosen on them: the
     rises add 0.00-0.03 press F1 over peaks alone on most games."""
@@ -147,6 +149,7 @@ def key_events(held: np.ndarray, onset: np.ndarray | None, thresholds: dict[str,
         return [(e, c) for e, c in ticks_to_events(down, np.zeros((len(times), 0), bool), np.zeros((len(times), 2)),
                                                    times, vks, conf)]
     onset_thr = thresholds.get(PRESSES, [0.5] * onset.shape[1])
+    keep_thr = np.asarray(thresholds.get(KEEP_DOWN, held_thr), np.float32)
     out: list[tuple[Any, float]] = []
     for k, vk in enumerate(vks):
         name = name_for(int(vk))
@@ -163,7 +166,7 @@ def key_events(held: np.ndarray, onset: np.ndarray | None, thresholds: dict[str,
             elif not down and not up and not any(0 < p - t <= ONSET_GAP for p in peaks):  # a press the peaks missed
                 out.append((KeyboardEvent(t_ns + TICK_NS // 2, "press", name, int(vk)), float(held[t, k])))
                 down = True
-            elif down and up:  # up for the whole of this tick: released in the last one
+            elif down and held[t, k] <= keep_thr[k]:  # up for the whole of this tick: released in the last one
                 out.append((KeyboardEvent(t_ns - 1, "release", name, int(vk)), float(1 - held[t, k])))
                 down = False
         if down and len(times):
@@ -299,16 +302,39 @@ def load_model(folder: str | Path) -> tuple[torch.nn.Module, IDMConfig, DataConf
     return model, cfg, data, vocab
 
 
-def load_labeler(folder: str | Path, *, device: str = "auto", batch_size: int = 8) -> Labeler:
-    """The run's model as a ``Labeler``, deciding at the thresholds calibrated after its training."""
+class ModelLabeler:
+    """A trained model as a ``Labeler``: frames in, events with confidences out, decided at the thresholds
+    calibrated after training. ``for_game`` gives the same model deciding at a training game's own thresholds
+    (``idm.calibrate``); a game it was not calibrated on gets the pooled ones."""
+
+    def __init__(self, model: torch.nn.Module, cfg: IDMConfig, vocab: Vocabulary, labels: dict[str, Any],
+                 device: torch.device, batch_size: int = 8, game: str | None = None):
+        self.model, self.cfg, self.vocab, self.labels = model, cfg, vocab, labels
+        self.device, self.batch_size, self.game = device, batch_size, game
+        self.thresholds = thresholds_for(labels, game)
+
+    def for_game(self, game: str | None) -> ModelLabeler:
+        return ModelLabeler(self.model, self.cfg, self.vocab, self.labels, self.device, self.batch_size, game)
+
+    def __call__(self, frames: np.ndarray, times: Sequence[int]) -> list[tuple[Any, float]]:
+        if self.cfg.kind == "ticks":
+            return predict_ticks(self.model, frames, times, device=self.device, batch_size=self.batch_size,
+                                 thresholds=self.thresholds)
+        return predict_events(self.model, self.vocab, frames, times, device=self.device, batch_size=self.batch_size,
+                              thresholds=self.thresholds)
+
+
+def load_labeler(folder: str | Path, *, device: str = "auto", batch_size: int = 8, game: str | None = None
+                 ) -> ModelLabeler:
+    """The run's model as a ``Labeler``; ``game``: decide at that training game's calibrated thresholds."""
     model, cfg, _data, vocab = load_model(folder)
-    dev = device_for(device)
-    thresholds = RunFolder(folder).labels().get("thresholds", {})
-    if cfg.kind == "ticks":
-        return lambda frames, times: predict_ticks(model, frames, times, device=dev, batch_size=batch_size,
-                                                   thresholds=thresholds)
-    return lambda frames, times: predict_events(model, vocab, frames, times, device=dev, batch_size=batch_size,
-                                                thresholds=thresholds)
+    labels = RunFolder(folder).labels()
+    return ModelLabeler(model, cfg, vocab, labels, device_for(device), batch_size, game)
+
+
+def calibrated_games(folder: str | Path) -> list[str]:
+    """The games a run has thresholds of its own for (``d2e label --game``)."""
+    return sorted(RunFolder(folder).labels().get("thresholds_by_game", {}))
 
 
 def model_info(folder: str | Path) -> dict[str, Any]:

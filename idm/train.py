@@ -32,7 +32,7 @@ from core.run import RunFolder
 from core.ticks import EventTable
 from core.tokens import Vocabulary
 
-from .config import IDMConfig
+from .config import SAVED_BEFORE_FIELD_EXISTED, IDMConfig
 from .model import TickIDM, build_model
 
 
@@ -60,8 +60,6 @@ def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: D
     import torch
 
     from core.train import fit
-
-    from .calibrate import calibrate
 
     entries = index_recordings(find_recordings(data_paths))
     if held_out:
@@ -100,13 +98,31 @@ def train_idm(data_paths: Sequence[str], run: RunFolder, cfg: IDMConfig, data: D
                   num_workers=num_workers, accelerator=accelerator, devices=devices, strategy=strategy,
                   num_nodes=num_nodes, progress=progress, desc=f"training {cfg.kind} IDM", config_hash=cfg.hash())
     if train.calib_fraction > 0 and (cfg.kind == "ticks" or cfg.tick_aux_weight > 0):
-        model = build_model(cfg, data, vocab)
-        run.load_weights(model)
-        labels = calibrate(model, train_set, data, train.calib_fraction)
-        run.save_labels({**run.labels(), **labels, "label_rates": {k: v.tolist() for k, v in (rates or {}).items()}})
-        summary["calibration"] = labels["calibration"]
-        if log is not None:
-            cal = labels["calibration"]
-            print(f"calibrated thresholds on {cal['ticks']} held-back ticks of {cal['recordings']} recordings: "
-                  f"press F1 {cal.get('press_f1') or 0:.3f}, per-key F1 {cal.get('per_key_f1') or 0:.3f}", file=log)
+        summary["calibration"] = calibrate_run(run, train_set, rates, log=log)
     return summary
+
+
+def calibrate_run(run: RunFolder, train_set: Sequence[RecordingEntry] | None = None,
+                  rates: dict[str, np.ndarray] | None = None, *, log: Any = sys.stderr) -> dict[str, Any]:
+    """(Re)choose a trained run's decision thresholds on the held-back tail of its training recordings (the
+    split saved in the run) and save them with the model; ``d2e idm calibrate`` after an update of the rules."""
+    from .calibrate import calibrate
+
+    cfg, data, train = run.load_configs(IDMConfig, SAVED_BEFORE_FIELD_EXISTED)
+    if train.calib_fraction <= 0:
+        raise D2EError("this run keeps no held-back ticks to calibrate on (calib_fraction is 0)", path=run.path,
+                       fix="train with --set calib_fraction=0.15")
+    if train_set is None:
+        train_set = index_recordings(run.split().get("train", []))
+    model = build_model(cfg, data, run.vocab())
+    run.load_weights(model)
+    labels = calibrate(model, train_set, data, train.calib_fraction)
+    kept = run.labels()
+    rates_json = {k: v.tolist() for k, v in rates.items()} if rates is not None else kept.get("label_rates", {})
+    run.save_labels({**kept, **labels, "label_rates": rates_json})
+    cal = labels["calibration"]
+    if log is not None:
+        print(f"calibrated thresholds on {cal['ticks']} held-back ticks of {cal['recordings']} recordings "
+              f"({len(labels['thresholds_by_game'])} games): press F1 {cal.get('press_f1') or 0:.3f}, "
+              f"per-key F1 {cal.get('per_key_f1') or 0:.3f}", file=log)
+    return cal

@@ -77,3 +77,29 @@ def test_labels_mode_names_unmatched_truth(web: tuple[Path, Path], tmp_path: Pat
     run = subprocess.run([sys.executable, "-m", "d2e.cli", "idm", "eval", "--labels", str(tmp_path / "labels"),
                           str(truth_file)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "no truth file matches a labeled video" in run.stderr
+
+
+def test_calibrate_command_gives_each_training_game_thresholds_and_label_checks_the_game(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``d2e idm calibrate`` re-chooses a run's thresholds on its training recordings' held-back tails (real
+    Breakout and Pong play), one set per game; ``d2e label --game`` refuses a game the run has none for."""
+    from core.run import RunFolder
+    from d2e.cli import main
+
+    from .conftest import write_run
+
+    paths = []
+    for game in ("Breakout", "Pong"):
+        env = AleEnv(game)
+        paths.append(str(tmp_path / f"{game.lower()}.mcap"))
+        record_game(env, default_policy(env), paths[-1], seconds=12, seed=3, source="ale")
+    model = write_run(tmp_path / "run", keys=[0x25, 0x27, 0x20], calib_fraction=0.5)
+    RunFolder(model).save_split(paths, [], ["breakout", "pong"], [])
+    assert main(["idm", "calibrate", str(model)]) == 0
+    labels = RunFolder(model).labels()
+    assert sorted(labels["thresholds_by_game"]) == ["breakout", "pong"] and labels["calibration"]["recordings"] == 2
+    assert all(len(t["keys"]) == 3 for t in labels["thresholds_by_game"].values())
+    code = main(["label", paths[0].replace(".mcap", ".mkv"), "--model", str(model), "--out", str(tmp_path / "l"),
+                 "--game", "tetris", "--quiet"])
+    assert code != 0 and "no thresholds of its own for game 'tetris'" in capsys.readouterr().err
+    assert not (tmp_path / "l").exists() or not any((tmp_path / "l").iterdir())  # refused before labeling anything
