@@ -36,10 +36,11 @@ COLUMNS = ["press_f1", "of_oracle", "x_chance", "per_key_f1", "keyboard_accuracy
 BASELINES = ["oracle", "random_at_rate", "always_held", "optical_flow"]  # ceiling, chance, trivial, flow
 
 
-def d2e(*args: str) -> None:
+def d2e(*args: str, quiet: bool = False) -> None:
+    """Run a user command, echoed; ``quiet``: its stdout (tables also written to files) is not repeated here."""
     cmd = [sys.executable, "-m", "d2e.cli", *args]
     print("$ d2e " + " ".join(args), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)
 
 
 def generate(folder: Path, minutes: float, recordings: int, seed_offset: int) -> None:
@@ -67,7 +68,7 @@ def evaluate(run: Path, test: Path, *, baselines: bool, seconds: float | None = 
     if not out.exists():
         d2e("idm", "eval", "--model", str(run), str(test), "--out", str(out), "--markdown",
             str(out.with_suffix(".md")), *([] if baselines else ["--no-baselines"]),
-            *(["--max-seconds", f"{seconds:g}"] if seconds else []))
+            *(["--max-seconds", f"{seconds:g}"] if seconds else []), quiet=True)
     return json.loads(out.read_text())
 
 
@@ -189,8 +190,7 @@ def main() -> None:
         scored = f", first {args.sweep_seconds:g} s of each test recording" if args.sweep_seconds else ""
         print(f"\n## NEP-tau sweep ({args.sweep_steps} steps each{scored})\n")
         print(table(sweep, ["press_f1", "per_key_f1", "pearson_x", "pearson_y"]))
-    print("\nper-game tables: " + ", ".join(str(r / "eval.md") for r in [runs / "ticks"])
-          + f", {runs / 'events' / 'eval_model.md'}")
+    print("\nall metrics per game: " + ", ".join(str(runs / kind / "eval.md") for kind in ("ticks", "events")))
     (work / "results.json").write_text(json.dumps({"main": results, "sweep": sweep}, indent=1))
 
 
