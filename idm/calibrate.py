@@ -36,7 +36,7 @@ from .metrics import Window, key_events, key_state_ticks, press_f1
 STATE_WEIGHT = 0.25  # weights 0 and 0.25 gave the same mean press F1 (IDM benchmark); 0.25 added 0.11 per-key F1
 CANDIDATES = [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
 MIN_PRESSES = 5  # a key's presses in one game's held-back ticks below which that game keeps the pooled thresholds
-NEVER = 1.0  # a threshold no probability passes: the key (button) does not fire in this game
+NEVER = 1.01  # a threshold no probability reaches (a sigmoid can round to 1.0): the key (button) never fires
 KEEP_DOWN = "keep_down"  # per key: a pressed key stays down while its held probability is above this (hysteresis)
 
 

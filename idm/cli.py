@@ -121,13 +121,13 @@ def cmd_label(args: argparse.Namespace) -> int:
     if not videos:
         raise D2EError("no videos found", path=" ".join(args.inputs),
                        fix="pass video files, folders, @list.txt or URLs (suffixes: mp4, mkv, webm, flv, mov...)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     info = model_info(args.model)
     games = calibrated_games(args.model)
     if args.game is not None and args.game not in games:
         raise D2EError(f"the model has no thresholds of its own for game {args.game!r}", path=args.model,
                        fix=f"use one of {games} or omit --game (a game it never saw gets the pooled thresholds)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     foreign = foreign_outputs(out, info)
     if foreign and not args.replace:
         raise D2EError(f"{len(foreign)} finished output(s) here were made by another model (e.g. {foreign[0]})",
@@ -141,8 +141,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.ray:
         model, device, batch, game = args.model, args.device, args.batch_size, args.game
         summary = run_ray(videos, out, lambda: load_labeler(model, device=device, batch_size=batch, game=game), opts,
-                          info,
-                          address=args.ray_address, num_workers=args.workers,
+                          info, address=args.ray_address, num_workers=args.workers,
                           gpus_per_worker=1.0 if args.device.startswith("cuda") else 0.0)
     else:
         labeler = load_labeler(args.model, device=args.device, batch_size=args.batch_size, game=args.game)

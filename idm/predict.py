@@ -138,10 +138,9 @@ def key_events(held: np.ndarray, onset: np.ndarray | None, thresholds: dict[str,
     the thresholded held state with no onset peak in the next ``ONSET_GAP`` ticks (the onset head missed it), and
     the key stays down while the held probability stays above its keep-down threshold (``KEEP_DOWN``, at most the
     held one: a key can stay down on weaker evidence than a rise needs to count as a press; default: the held
-    one); a peak while the key is down is a
-    release and a new press. Without an onset head, presses and releases are the changes of the thresholded held
-    state (VPT's reading). Measured on the IDM benchmark's test recordings with thresholds chosen on them: the
-    rises add 0.00-0.03 press F1 over peaks alone on most games."""
+    one); a peak while the key is down is a release and a new press. Without an onset head, presses and releases
+    are the changes of the thresholded held state (VPT's reading). Measured on the IDM benchmark's test
+    recordings with thresholds chosen on them: the rises add 0.00-0.03 press F1 over peaks alone on most games."""
     held_thr = np.asarray(thresholds.get(KEYS, [0.5] * held.shape[1]), np.float32)
     if onset is None:
         down = held > held_thr
