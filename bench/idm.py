@@ -6,7 +6,8 @@ Everything runs through the user-facing commands, so the table is what a user re
    MsPacman, Enduro, Seaquest; ViZDoom basic, health_gathering, deathmatch): ``--recordings`` x ``--minutes``
    per game for training, and one fresh recording per game (other seeds) for testing.
 2. ``d2e idm train`` the tick model (VPT-style) and the event model (D2E-style, NEP-tau 100 ms) with the
-   same steps, batch and data, leaving ``--held-out`` games out of training; again with ``--extra-seeds``.
+   same data, leaving ``--held-out`` games out of training, at about the same CPU time (tick ``--tick-steps``, event
+   ``--steps``: an event step costs twice a tick step); again with ``--extra-seeds``.
 3. ``d2e idm eval`` both on the test recordings, beside the state oracle (the ceiling: keys read from the
    game's own state), random presses at the true rate (chance), always-held keys, majority and optical flow
    (fitted on the training recordings). Press F1 is reported as a fraction of the oracle's and a multiple
@@ -18,7 +19,7 @@ Every step is skipped when its output exists (runs resume), so an interrupted be
 Prints per-game tables, means over seen and held-out games, train time and inference speed.
 
     python bench/idm.py --work bench_out/idm                  # ~2-3 h on a 2-core CPU
-    python bench/idm.py --work bench_out/idm --steps 300 --sweep-steps 0 --minutes 0.5   # a quick look
+    python bench/idm.py --work bench_out/idm --steps 300 --tick-steps 600 --minutes 0.5   # a quick look
 """
 
 from __future__ import annotations
@@ -138,7 +139,10 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=2.0, help="length of each training recording")
     p.add_argument("--recordings", type=int, default=2, help="training recordings per game")
     p.add_argument("--test-minutes", type=float, default=1.0, help="length of the one test recording per game")
-    p.add_argument("--steps", type=int, default=1500, help="training steps of the main tick and event models")
+    p.add_argument("--steps", type=int, default=1500, help="training steps of the event models")
+    p.add_argument("--tick-steps", type=int, default=3000,
+                   help="training steps of the tick models (default 3000: about the CPU time of the event model's "
+                        "1500, since a tick step costs half an event step)")
     p.add_argument("--sweep-steps", type=int, default=0,
                    help="steps per NEP-tau sweep model (default 0: no sweep; docs/idm-ablations.md has the last one)")
     p.add_argument("--extra-seeds", type=int, nargs="*", default=[1],
@@ -155,15 +159,16 @@ def main() -> None:
     generate(data, args.minutes, args.recordings, 0)
     generate(test, args.test_minutes, 1, 5)
 
-    trained = {"tick IDM (VPT-style)": train(data, runs / "ticks", args.steps, args.held_out, kind="ticks"),
+    trained = {"tick IDM (VPT-style)": train(data, runs / "ticks", args.tick_steps, args.held_out, kind="ticks"),
                "event IDM (D2E-style)": train(data, runs / "events", args.steps, args.held_out, "tau_ms=100")}
     results = {"tick IDM (VPT-style)": evaluate(runs / "ticks", test, baselines=True),
                "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=True)}
     spread: dict[str, list[dict]] = {label: [result] for label, result in results.items()}
     for seed in args.extra_seeds:
-        for label, kind in (("tick IDM (VPT-style)", "ticks"), ("event IDM (D2E-style)", "events")):
+        for label, kind, steps in (("tick IDM (VPT-style)", "ticks", args.tick_steps),
+                                   ("event IDM (D2E-style)", "events", args.steps)):
             run = runs / f"{kind}-seed{seed}"
-            train(data, run, args.steps, args.held_out, f"seed={seed}", kind=kind)
+            train(data, run, steps, args.held_out, f"seed={seed}", kind=kind)
             spread[label].append(evaluate(run, test, baselines=True))
     sweep: dict[str, dict] = {}
     sweep_trained: dict[str, dict] = {}
@@ -172,7 +177,8 @@ def main() -> None:
         sweep_trained[f"tau {tau} ms"] = train(data, run, args.sweep_steps, args.held_out, f"tau_ms={tau}")
         sweep[f"event IDM, tau {tau} ms"] = evaluate(run, test, baselines=False, seconds=args.sweep_seconds or None)
 
-    print(f"\n## IDM benchmark: {args.steps} steps, held out: {', '.join(args.held_out)}\n")
+    print(f"\n## IDM benchmark: tick {args.tick_steps} / event {args.steps} steps, held out: "
+          f"{', '.join(args.held_out)}\n")
     print(table(results, COLUMNS))
     print("\n" + per_game(results))
     if args.extra_seeds:
