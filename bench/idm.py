@@ -159,16 +159,16 @@ def main() -> None:
     generate(data, args.minutes, args.recordings, 0)
     generate(test, args.test_minutes, 1, 5)
 
-    trained = {"tick IDM (VPT-style)": train(data, runs / "ticks", args.tick_steps, args.held_out, kind="ticks"),
-               "event IDM (D2E-style)": train(data, runs / "events", args.steps, args.held_out, "tau_ms=100")}
-    results = {"tick IDM (VPT-style)": evaluate(runs / "ticks", test, baselines=True),
-               "event IDM (D2E-style)": evaluate(runs / "events", test, baselines=True)}
+    models = [("tick IDM (VPT-style)", "ticks", args.tick_steps, ()),  # (label, kind, steps, --set values)
+              ("event IDM (D2E-style)", "events", args.steps, ("tau_ms=100",))]
+    trained = {label: train(data, runs / kind, steps, args.held_out, *sets, kind=kind)
+               for label, kind, steps, sets in models}
+    results = {label: evaluate(runs / kind, test, baselines=True) for label, kind, _steps, _sets in models}
     spread: dict[str, list[dict]] = {label: [result] for label, result in results.items()}
     for seed in args.extra_seeds:
-        for label, kind, steps in (("tick IDM (VPT-style)", "ticks", args.tick_steps),
-                                   ("event IDM (D2E-style)", "events", args.steps)):
+        for label, kind, steps, sets in models:
             run = runs / f"{kind}-seed{seed}"
-            train(data, run, steps, args.held_out, f"seed={seed}", kind=kind)
+            train(data, run, steps, args.held_out, *sets, f"seed={seed}", kind=kind)
             spread[label].append(evaluate(run, test, baselines=True))
     sweep: dict[str, dict] = {}
     sweep_trained: dict[str, dict] = {}
